@@ -357,7 +357,7 @@ class SparsityController(torch.nn.Module):
         """
         return {
             "target": self.current_target(),
-            "expected_sparsity": float(expected_sparsity),
+            "expected_sparsity": float(expected_sparsity.detach()),
             "lambda1": self.lambda1.item(),
             "lambda2": self.lambda2.item(),
             "step": float(self.step_count.item()),

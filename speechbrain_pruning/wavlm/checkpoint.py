@@ -149,6 +149,11 @@ def check_and_load(model, state, source, strict_extra=True):
                 f"{source}: key '{key}' (shape {tuple(tensor.shape)}) is missing from the "
                 f"checkpoint; is the config right for these weights?"
             )
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ValueError(
+                f"{source}: key '{key}' has shape {tuple(state[key].shape)} in the "
+                f"checkpoint but the config expects {tuple(tensor.shape)}"
+            )
     for key, value in state.items():
         if key not in expected:
             if key.startswith(IGNORED_PREFIXES) or not strict_extra:
@@ -161,7 +166,7 @@ def check_and_load(model, state, source, strict_extra=True):
                     f"place in the model built from its config"
                 )
             continue
-        if tuple(value.shape) != tuple(expected[key].shape):
+        if tuple(value.shape) != tuple(expected[key].shape):  # gates, optional buffers
             raise ValueError(
                 f"{source}: key '{key}' has shape {tuple(value.shape)} in the checkpoint "
                 f"but the config expects {tuple(expected[key].shape)}"

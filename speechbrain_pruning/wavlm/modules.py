@@ -92,6 +92,16 @@ def gated_layer_norm(x, norm, mask=None):
     return (y * norm.weight + norm.bias) * keep
 
 
+def _any_open(mask):
+    """1.0 if any unit of ``mask`` is open, else 0.0 (no gradient).
+
+    With every head (or FFN unit) closed a sublayer would still add its output
+    bias; it is switched off instead, so the sublayer vanishes exactly as
+    :meth:`prune` removes it and as the parameter count assumes.
+    """
+    return (mask.detach() > 0).any().to(mask.dtype)
+
+
 def _select_linear(linear, out_index=None, in_index=None, in_scale=None):
     """A new ``nn.Linear`` keeping some rows/columns (columns scaled)."""
     weight, bias = linear.weight.data, linear.bias.data if linear.bias is not None else None
@@ -446,9 +456,12 @@ class SelfAttention(nn.Module):
         context = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=self.dropout if self.training else 0.0
         )
-        if self.head_gate is not None:
-            context = context * self.head_gate()[None, :, None, None]
+        head_mask = self.head_gate() if self.head_gate is not None else None
+        if head_mask is not None:
+            context = context * head_mask[None, :, None, None]
         out = self.out_proj(context.transpose(1, 2).reshape(batch, frames, heads * dim))
+        if head_mask is not None:
+            out = out * _any_open(head_mask)
         if self.layer_gate is not None:
             out = out * self.layer_gate()
         return out
@@ -527,9 +540,12 @@ class FeedForward(nn.Module):
     def forward(self, x):
         """``x [B, T, D] -> [B, T, D]``."""
         h = F.gelu(self.intermediate_dense(x))
-        if self.unit_gate is not None:
-            h = h * self.unit_gate()
+        unit_mask = self.unit_gate() if self.unit_gate is not None else None
+        if unit_mask is not None:
+            h = h * unit_mask
         out = self.output_dropout(self.output_dense(self.intermediate_dropout(h)))
+        if unit_mask is not None:
+            out = out * _any_open(unit_mask)
         if self.layer_gate is not None:
             out = out * self.layer_gate()
         return out
