@@ -23,6 +23,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -126,7 +127,7 @@ def main(argv=None):
 
     base = rows["PrunableWavLM unpruned"]
     result = {
-        "command": "python benchmarks/wavlm_speed.py " + " ".join(argv or []),
+        "command": " ".join(["python benchmarks/wavlm_speed.py"] + list(sys.argv[1:] if argv is None else argv)),
         "device": args.device,
         "cpu": platform.processor() or platform.machine(),
         "threads": args.threads,

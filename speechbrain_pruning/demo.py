@@ -78,9 +78,10 @@ def distil_and_prune(student, teacher, steps, target, objective, lr, gate_lr, la
         controller.after_optimizer_step()
         stats = controller.stats(sparsity)
         controller.step()
-        log.append(dict(stats, distill=float(loss_distill)))
+        distill_value = float(loss_distill.detach())
+        log.append(dict(stats, distill=distill_value))
         bar.set_postfix(sparsity=f"{stats['expected_sparsity']:.3f}",
-                        target=f"{stats['target']:.3f}", distill=f"{float(loss_distill):.3f}")
+                        target=f"{stats['target']:.3f}", distill=f"{distill_value:.3f}")
     return log
 
 

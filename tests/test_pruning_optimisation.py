@@ -55,13 +55,13 @@ def test_expected_sparsity_reaches_target(tmp_path, objective):
     model, controller, optimizer = build(tmp_path / "hf", objective)
     history = train_steps(model, controller, optimizer, WARMUP)
     assert controller.current_target() == 0.5
-    final = float(model.expected_sparsity(objective))
+    final = float(model.expected_sparsity(objective).detach())
     assert abs(final - 0.5) < 0.01, history[-10:]
     # the targets followed the linear warm-up
     assert history[WARMUP // 2 - 1][0] == pytest.approx(0.25)
     # pruning realises roughly the same sparsity (deterministic masks)
     model.eval()
-    realised = float(model.expected_sparsity(objective))
+    realised = float(model.expected_sparsity(objective).detach())
     model.prune()
     if objective == "params":
         assert 1 - model.num_params() / model.config.reference_num_params == pytest.approx(realised)
@@ -75,7 +75,7 @@ def test_resume_mid_warmup(tmp_path):
     recoverables = {"model": model, "controller": controller, "optimizer": optimizer}
     checkpointer = Checkpointer(tmp_path / "ckpt", recoverables)
     train_steps(model, controller, optimizer, WARMUP // 2)
-    lambdas = [float(p) for p in controller.lagrangian_parameters()]
+    lambdas = [p.item() for p in controller.lagrangian_parameters()]
     checkpointer.save_checkpoint()
 
     model2, controller2, optimizer2 = build(tmp_path / "hf", "params")
@@ -86,9 +86,9 @@ def test_resume_mid_warmup(tmp_path):
     checkpointer2.recover_if_possible()
     assert int(controller2.step_count) == WARMUP // 2
     assert controller2.current_target() == pytest.approx(0.25)
-    assert [float(p) for p in controller2.lagrangian_parameters()] == lambdas
+    assert [p.item() for p in controller2.lagrangian_parameters()] == lambdas
     for (n1, p1), (n2, p2) in zip(model.named_parameters(), model2.named_parameters()):
         assert n1 == n2 and torch.equal(p1, p2)
     history = train_steps(model2, controller2, optimizer2, WARMUP // 2)
     assert history[0][0] == pytest.approx(0.25 + 0.5 / WARMUP)
-    assert abs(float(model2.expected_sparsity()) - 0.5) < 0.01
+    assert abs(float(model2.expected_sparsity().detach()) - 0.5) < 0.01
