@@ -53,7 +53,7 @@ class HardConcrete(nn.Module):
     >>> _ = gate.eval()
     >>> int((gate() > 0).sum())  # eval mode: deterministic, all kept at init
     8
-    >>> round(float(gate.l0_norm()), 2)
+    >>> round(gate.l0_norm().item(), 2)
     7.98
     """
 
