@@ -176,6 +176,13 @@ def test_prune_keeps_outputs_counts_and_round_trips(hf_checkpoint, tmp_path):
         pruned = model(wavs, lens)
     assert (pruned - gated).abs().max() < TOL
 
+    # every remaining parameter is used (DDP without find_unused_parameters)
+    model.train()
+    model(wavs, lens).sum().backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not unused
+    model.eval()
+
     out = tmp_path / "pruned"
     model.save_pretrained(out)
     config = json.loads((out / "config.json").read_text())

@@ -590,7 +590,8 @@ class EncoderLayer(nn.Module):
 
     A missing sublayer (``attention`` or ``feed_forward`` is None) is skipped;
     its LayerNorm still applies in the post-LN variant, as in the gated model
-    whose closed sublayer outputs zero.
+    whose closed sublayer outputs zero; in the pre-LN variant the LayerNorm in
+    front of it goes too, so no parameter is left unused (DDP-safe).
     """
 
     def __init__(self, config, index):
@@ -607,9 +608,15 @@ class EncoderLayer(nn.Module):
             else None
         )
         self.dropout = nn.Dropout(config.hidden_dropout)
-        self.layer_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
-        self.final_layer_norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
         self.pre_ln = config.layer_norm_first
+        # Pre-LN: a norm exists only in front of a sublayer that exists (no unused
+        # parameters for DDP); post-LN: both norms always apply.
+        keep_att_norm = self.attention is not None or not self.pre_ln
+        keep_ffn_norm = self.feed_forward is not None or not self.pre_ln
+        eps = config.layer_norm_eps
+        self.layer_norm = nn.LayerNorm(d, eps=eps) if keep_att_norm else None
+        self.final_layer_norm = nn.LayerNorm(d, eps=eps) if keep_ffn_norm else None
+        self.hidden_size = d
 
     def forward(self, x, position_bias, key_padding_mask=None):
         """``x [B, T, D] -> [B, T, D]``."""
@@ -630,15 +637,20 @@ class EncoderLayer(nn.Module):
 
     def expected(self, frames):
         """Expected ``(params, macs)`` of this layer."""
-        ref = self.layer_norm.weight
-        params = _count(2 * self.layer_norm.weight.numel() * 2, ref)
+        ref = next(self.parameters(), None)
+        norm = 2 * self.hidden_size
+        params = _count(0 if self.pre_ln else 2 * norm, ref)
         macs = _count(0, ref)
         if self.attention is not None:
             params = params + self.attention.expected_params()
             macs = macs + self.attention.expected_macs(frames)
+            if self.pre_ln:
+                params = params + norm * self.attention.expected_heads_and_presence()[1]
         if self.feed_forward is not None:
             params = params + self.feed_forward.expected_params()
             macs = macs + self.feed_forward.expected_macs(frames)
+            if self.pre_ln:
+                params = params + norm * self.feed_forward.expected_units_and_presence()[1]
         return params, macs
 
     def prune(self):
@@ -648,9 +660,13 @@ class EncoderLayer(nn.Module):
             heads = self.attention.prune()
             if not heads:
                 self.attention = None
+                if self.pre_ln:
+                    self.layer_norm = None
         ffn_dim = 0
         if self.feed_forward is not None:
             ffn_dim = self.feed_forward.prune()
             if ffn_dim == 0:
                 self.feed_forward = None
+                if self.pre_ln:
+                    self.final_layer_norm = None
         return heads, ffn_dim
