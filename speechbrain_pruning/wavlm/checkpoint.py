@@ -97,7 +97,7 @@ _UNILM_LAYER = [
 ]
 
 
-def unilm_to_native(state, extractor_mode):
+def unilm_to_native(state):
     """Rename an original UniLM WavLM state dict to this package's names."""
     out = {}
     conv = re.compile(r"feature_extractor\.conv_layers\.(\d+)\.(\d+)\.(?:1\.)?(weight|bias)$")
@@ -218,7 +218,7 @@ def load_pretrained(cls, path, prune_units=None, gate_init=None, overrides=None)
         cfg = ckpt["cfg"]
         cfg = cfg if isinstance(cfg, dict) else vars(cfg)
         config = WavLMConfig.from_unilm_cfg(cfg)
-        state = unilm_to_native(ckpt["model"], config.extractor_mode)
+        state = unilm_to_native(ckpt["model"])
     else:
         raise FileNotFoundError(f"{path}: no such file or folder")
     if overrides:
