@@ -1,0 +1,193 @@
+"""Multi-Head Factorized Attentive pooling (MHFA) back-end.
+
+MHFA (Peng et al., "An attention-based backend allowing efficient fine-tuning
+of transformer models for speaker verification", SLT 2022) turns the stacked
+hidden states of a self-supervised encoder into a speaker embedding:
+
+* keys   = ``sum_l softmax(w_k)_l * h_l`` -> ``Linear(D, C)``;
+* values = ``sum_l softmax(w_v)_l * h_l`` -> ``Linear(D, C)``;
+* ``H`` attention maps ``softmax_t(Linear(C, H)(keys))`` (padded frames
+  masked out) each pool the compressed values -> ``[B, H, C]``;
+* flatten -> ``Linear(H * C, E)`` -> embedding ``[B, E]``.
+
+Padded frames never influence the output: their attention logits are set to
+``-inf`` and their values to 0 before pooling (so even NaN/inf garbage there is
+harmless).
+
+Authors
+ * speechbrain_pruning contributors
+"""
+
+import torch
+from torch import nn
+
+__all__ = ["MHFA", "GradMultiply", "valid_frame_counts"]
+
+
+class GradMultiply(torch.autograd.Function):
+    """Identity in the forward pass, gradient multiplied by ``scale`` backwards.
+
+    Used to slow down (``scale < 1``) the fine-tuning of the encoder feeding
+    a back-end, as in fairseq / the MHFA recipes.
+
+    Example
+    -------
+    >>> x = torch.ones(3, requires_grad=True)
+    >>> GradMultiply.apply(x, 0.1).sum().backward()
+    >>> x.grad
+    tensor([0.1000, 0.1000, 0.1000])
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        """Return ``x`` unchanged (as a view), remembering ``scale``."""
+        ctx.scale = float(scale)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """Scale the incoming gradient; ``scale`` itself gets no gradient."""
+        return grad * ctx.scale, None
+
+
+def valid_frame_counts(lengths, num_frames):
+    """Number of valid frames per utterance (SpeechBrain convention).
+
+    Utterance ``b`` has ``round(lengths[b] * num_frames)`` valid frames,
+    clamped to ``[1, num_frames]``.
+
+    Arguments
+    ---------
+    lengths : torch.Tensor
+        Relative lengths in (0, 1], shape ``[B]``.
+    num_frames : int
+        Padded number of frames ``T``.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer counts, shape ``[B]`` (long).
+
+    Example
+    -------
+    >>> valid_frame_counts(torch.tensor([1.0, 0.5, 0.01]), 4)
+    tensor([4, 2, 1])
+    """
+    counts = torch.round(lengths.float() * num_frames).long()
+    return counts.clamp(min=1, max=num_frames)
+
+
+def _frame_mask(lengths, num_frames, device):
+    """Boolean ``[B, T]`` mask of valid frames, or None when ``lengths`` is None."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, device=device)
+    counts = valid_frame_counts(lengths, num_frames)
+    frames = torch.arange(num_frames, device=device)
+    return frames.unsqueeze(0) < counts.unsqueeze(1)
+
+
+class MHFA(nn.Module):
+    """Multi-Head Factorized Attentive pooling over all encoder layers.
+
+    Arguments
+    ---------
+    num_layers : int
+        Number of stacked hidden states ``L + 1`` (13 for WavLM Base/Base+,
+        25 for Large).
+    feat_dim : int
+        Hidden size ``D`` of the encoder (768 / 1024).
+    num_heads : int
+        Number of attention heads ``H`` (pooling maps).
+    compression_dim : int
+        Size ``C`` of the compressed keys and values.
+    embed_dim : int
+        Size ``E`` of the output embedding.
+    feature_grad_mult : float
+        Factor applied to the gradient flowing back into the hidden states
+        (1.0 = unchanged, 0.0 = frozen encoder).
+
+    Example
+    -------
+    >>> backend = MHFA(num_layers=4, feat_dim=16, num_heads=2,
+    ...                compression_dim=8, embed_dim=6)
+    >>> hidden = torch.randn(4, 3, 20, 16)  # [L+1, B, T, D]
+    >>> backend(hidden, torch.tensor([1.0, 0.8, 0.5])).shape
+    torch.Size([3, 6])
+    >>> sum(p.numel() for p in MHFA(13, 768).parameters())  # WavLM Base+
+    1249850
+    """
+
+    def __init__(
+        self,
+        num_layers,
+        feat_dim,
+        num_heads=32,
+        compression_dim=128,
+        embed_dim=256,
+        feature_grad_mult=1.0,
+    ):
+        super().__init__()
+        self.num_layers = int(num_layers)
+        self.feat_dim = int(feat_dim)
+        self.num_heads = int(num_heads)
+        self.compression_dim = int(compression_dim)
+        self.embed_dim = int(embed_dim)
+        self.feature_grad_mult = float(feature_grad_mult)
+
+        self.weights_k = nn.Parameter(torch.ones(self.num_layers))
+        self.weights_v = nn.Parameter(torch.ones(self.num_layers))
+        self.cmp_linear_k = nn.Linear(self.feat_dim, self.compression_dim)
+        self.cmp_linear_v = nn.Linear(self.feat_dim, self.compression_dim)
+        self.att_head = nn.Linear(self.compression_dim, self.num_heads)
+        self.pooling_fc = nn.Linear(self.num_heads * self.compression_dim, self.embed_dim)
+
+    def layer_weights(self):
+        """Softmax-normalised layer weights of keys and values.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            Key and value weights, each of shape ``[L+1]``, summing to 1.
+        """
+        return torch.softmax(self.weights_k, dim=-1), torch.softmax(self.weights_v, dim=-1)
+
+    def forward(self, hidden, lengths=None):
+        """Compute the speaker embedding.
+
+        Arguments
+        ---------
+        hidden : torch.Tensor
+            Stacked hidden states, shape ``[L+1, B, T, D]``.
+        lengths : torch.Tensor, optional
+            Relative lengths in (0, 1], shape ``[B]``; ``None`` = no padding.
+
+        Returns
+        -------
+        torch.Tensor
+            Embeddings, shape ``[B, embed_dim]``.
+        """
+        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers:
+            raise ValueError(
+                f"MHFA expects hidden states [{self.num_layers}, B, T, {self.feat_dim}], "
+                f"got {tuple(hidden.shape)}"
+            )
+        if self.feature_grad_mult != 1.0:
+            hidden = GradMultiply.apply(hidden, self.feature_grad_mult)
+        num_frames = hidden.shape[2]
+        mask = _frame_mask(lengths, num_frames, hidden.device)  # [B, T]
+
+        weights_k, weights_v = self.layer_weights()
+        keys = torch.einsum("lbtd,l->btd", hidden, weights_k.to(hidden.dtype))
+        values = torch.einsum("lbtd,l->btd", hidden, weights_v.to(hidden.dtype))
+        keys = self.cmp_linear_k(keys)  # [B, T, C]
+        values = self.cmp_linear_v(values)  # [B, T, C]
+
+        logits = self.att_head(keys)  # [B, T, H]
+        if mask is not None:
+            valid = mask.unsqueeze(-1)  # [B, T, 1]
+            logits = logits.masked_fill(~valid, float("-inf"))
+            values = values.masked_fill(~valid, 0.0)
+        attention = torch.softmax(logits, dim=1)  # over time
+        pooled = torch.einsum("bth,btc->bhc", attention, values)  # [B, H, C]
+        return self.pooling_fc(pooled.flatten(1))  # [B, E]

@@ -1,0 +1,230 @@
+"""Prune physically and write a self-contained, offline-loadable inference folder.
+
+The folder holds:
+
+* ``hyperparams.yaml``: the inference recipe read by the interfaces of
+  :mod:`speechbrain_pruning.inference` (``model_folder`` is filled in at load);
+* ``wavlm/``: the pruned encoder (``config.json`` + ``model.safetensors``);
+* ``<name>.ckpt``: state dicts of the other modules (back-end, ...);
+* ``pruning_report.json`` and ``pruning_report.png``: what each layer kept,
+  parameters and MACs per component before and after;
+* ``README.md``: a model card (sizes, sparsity per component, metrics, usage).
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+import yaml
+
+__all__ = ["export_model", "component_params", "plot_pruning_report"]
+
+logger = logging.getLogger(__name__)
+
+COMPONENTS = ("conv", "projection", "positional", "attention", "ffn", "norms")
+
+
+def _component(name):
+    if name.startswith("feature_extractor."):
+        return "conv"
+    if name.startswith("feature_projection."):
+        return "projection"
+    if name.startswith(("encoder.pos_conv_embed.", "encoder.rel_attn_embed.")):
+        return "positional"
+    if ".attention." in name:
+        return "attention"
+    if ".feed_forward." in name:
+        return "ffn"
+    return "norms"
+
+
+def component_params(wavlm):
+    """Parameters per component (gates excluded) of a ``PrunableWavLM``.
+
+    Example
+    -------
+    >>> from speechbrain_pruning import PrunableWavLM
+    >>> from speechbrain_pruning.wavlm import wavlm_base_plus
+    >>> counts = component_params(PrunableWavLM(wavlm_base_plus(num_layers=1)))
+    >>> counts["ffn"], counts["total"]
+    (4722432, 16408724)
+    """
+    counts = dict.fromkeys(COMPONENTS, 0)
+    for name, param in wavlm.named_parameters():
+        if not name.endswith("log_alpha"):
+            counts[_component(name)] += param.numel()
+    counts["total"] = sum(counts[c] for c in COMPONENTS)
+    return counts
+
+
+def plot_pruning_report(report, path):
+    """Bar charts of kept conv channels, heads and FFN units per layer (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = report["layers"]
+    original = report.get("original", {})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = [
+        ("conv channels per CNN layer", report["conv_channels"], original.get("conv_channels")),
+        ("attention heads per layer", [layer["heads"] for layer in layers],
+         original.get("heads")),
+        ("FFN units per layer", [layer["ffn_dim"] for layer in layers], original.get("ffn_dim")),
+    ]
+    for ax, (title, kept, full) in zip(axes, panels):
+        index = list(range(len(kept)))
+        if full:
+            ax.bar(index, full, color="#dddddd", label="before")
+        ax.bar(index, kept, color="#1f77b4", label="kept")
+        ax.set_title(title)
+        ax.set_xlabel("layer")
+        ax.set_xticks(index)
+        if full:
+            ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(
+        f"{report['params_after'] / 1e6:.2f} M params "
+        f"(sparsity {report['sparsity']:.1%}), {report['macs_after'] / 1e9:.2f} GMACs/s"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _architecture(wavlm):
+    cfg = wavlm.config
+    return {
+        "conv_channels": [c for c, _, _ in cfg.conv_layers],
+        "heads": [len(h) for h in cfg.layer_heads],
+        "ffn_dim": list(cfg.layer_ffn_dims),
+    }
+
+
+def _model_card(title, report, metrics, interface, usage):
+    before, after = report.get("params_by_component_before"), report["params_by_component_after"]
+    lines = [
+        f"# {title}", "",
+        "Pruned WavLM exported by speechbrain-pruning. Load it offline:", "",
+        "```python", usage, "```", "",
+        "## Size", "",
+        f"* Encoder parameters: {report['params_after']:,} "
+        f"(reference {report['reference_params']:,}; sparsity {report['sparsity']:.1%})",
+        f"* Encoder MACs per second of audio: {report['macs_after'] / 1e9:.3f} G "
+        f"(reference {report['reference_macs'] / 1e9:.3f} G)",
+        f"* Back-end parameters: {report['backend_params']:,}", "",
+        "| component | params before | params after | kept |", "|---|---|---|---|",
+    ]
+    for comp in COMPONENTS + ("total",):
+        if before and before[comp]:
+            lines.append(f"| {comp} | {before[comp]:,} | {after[comp]:,} | "
+                         f"{after[comp] / before[comp]:.1%} |")
+        else:
+            lines.append(f"| {comp} | - | {after[comp]:,} | - |")
+    lines += ["", "![pruning report](pruning_report.png)", ""]
+    if metrics:
+        lines += ["## Results", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                  for k, v in metrics.items()]
+        lines.append("")
+    lines += [f"Interface: `speechbrain_pruning.inference.{interface}`.", ""]
+    return "\n".join(lines)
+
+
+def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
+                 metrics=None, title="Pruned WavLM model"):
+    """Prune ``wavlm`` (if gated) and write an inference folder.
+
+    Arguments
+    ---------
+    folder : str or Path
+        Output folder (created).
+    wavlm : PrunableWavLM
+        The trained encoder; gates are removed by :meth:`prune` (eval masks).
+    modules : dict
+        Other modules to ship, name -> ``nn.Module`` (saved as ``<name>.ckpt``).
+    module_specs : dict
+        name -> ``(dotted class path, kwargs)`` to rebuild each module.
+    interface : str
+        Class name in :mod:`speechbrain_pruning.inference` the folder is for.
+    hparams : dict, optional
+        Extra inference hyperparameters (e.g. a decision threshold).
+    metrics : dict, optional
+        Figures shown in the model card and the report.
+
+    Returns
+    -------
+    dict
+        The pruning report.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    wavlm.eval()
+    before_arch = _architecture(wavlm)
+    before = component_params(wavlm) if wavlm.prune_units else None
+    summary = wavlm.prune() if wavlm.prune_units else _unpruned_summary(wavlm)
+    wavlm.save_pretrained(folder / "wavlm")
+    for name, module in modules.items():
+        torch.save(module.state_dict(), folder / f"{name}.ckpt")
+    report = dict(summary)
+    report["original"] = before_arch
+    report["params_by_component_before"] = before
+    report["params_by_component_after"] = component_params(wavlm)
+    report["backend_params"] = sum(
+        p.numel() for m in modules.values() for p in m.parameters()
+    )
+    report["metrics"] = dict(metrics or {})
+    (folder / "pruning_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot_pruning_report(report, folder / "pruning_report.png")
+    (folder / "hyperparams.yaml").write_text(
+        _inference_yaml(module_specs, interface, hparams or {})
+    )
+    usage = (
+        f"from speechbrain_pruning.inference import {interface}\n"
+        f"model = {interface}.from_hparams(source=\"{folder.name}\", savedir=\"{folder.name}\")"
+    )
+    (folder / "README.md").write_text(_model_card(title, report, metrics, interface, usage))
+    logger.info("Exported %s (%d params) to %s", interface, report["params_after"], folder)
+    return report
+
+
+def _unpruned_summary(wavlm):
+    cfg = wavlm.config
+    params = wavlm.num_params()
+    return {
+        "conv_channels": [c for c, _, _ in cfg.conv_layers],
+        "layers": [
+            {"heads": len(h), "kept_heads": list(h), "attention": bool(h),
+             "ffn_dim": f, "feed_forward": f > 0}
+            for h, f in zip(cfg.layer_heads, cfg.layer_ffn_dims)
+        ],
+        "params_before": params, "params_after": params,
+        "macs_after": int(round(float(wavlm.expected_macs()))),
+        "reference_params": cfg.reference_num_params, "reference_macs": cfg.reference_macs,
+        "sparsity": 1.0 - params / cfg.reference_num_params,
+    }
+
+
+def _inference_yaml(module_specs, interface, hparams):
+    header = (
+        f"# Inference hyperparameters for speechbrain_pruning.inference.{interface}.\n"
+        "# Generated by speechbrain_pruning.export; `model_folder` is set at load time.\n"
+    )
+    lines = [header, "model_folder: !PLACEHOLDER", "sample_rate: 16000"]
+    lines += yaml.safe_dump(hparams, sort_keys=False).strip().splitlines() if hparams else []
+    lines += ["", "wavlm: !apply:speechbrain_pruning.PrunableWavLM.from_pretrained",
+              "    path: !ref <model_folder>/wavlm"]
+    for name, (path, kwargs) in module_specs.items():
+        lines.append(f"\n{name}: !new:{path}")
+        for line in yaml.safe_dump(dict(kwargs), sort_keys=False).strip().splitlines():
+            lines.append("    " + line)
+    lines += ["", "modules:", "    wavlm: !ref <wavlm>"]
+    lines += [f"    {name}: !ref <{name}>" for name in module_specs]
+    lines += ["", "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
+              "    collect_in: !ref <model_folder>", "    loadables:"]
+    lines += [f"        {name}: !ref <{name}>" for name in module_specs]
+    lines += ["    paths:"]
+    lines += [f"        {name}: !ref <model_folder>/{name}.ckpt" for name in module_specs]
+    return "\n".join(lines) + "\n"

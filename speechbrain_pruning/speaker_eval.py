@@ -1,0 +1,124 @@
+"""Speaker-verification evaluation: embed every trial file once, score, measure, plot.
+
+Used by the VoxCeleb recipe after training and by the demo; works with any
+``encode(wavs [B, S], wav_lens [B]) -> [B, E] or [B, 1, E]`` function (a Brain's
+modules or a :class:`~speechbrain_pruning.inference.PrunedSpeakerRecognition`).
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .inference import load_audio_file
+from .metrics import evaluate, plot_det, read_trials, score_trials
+
+__all__ = ["embed_utterances", "speaker_cohort", "evaluate_trial_lists"]
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def embed_utterances(encode, utterances, batch_size=4, max_seconds=None, progress=True,
+                     desc="embedding"):
+    """Embeddings of whole utterances.
+
+    Arguments
+    ---------
+    encode : callable
+        ``encode(wavs [B, S], wav_lens [B]) -> [B, E]`` or ``[B, 1, E]``.
+    utterances : dict
+        id -> audio path.
+    batch_size : int
+        Utterances per batch (grouped by length to limit padding).
+    max_seconds : float, optional
+        Crop longer utterances to their first ``max_seconds``.
+
+    Returns
+    -------
+    dict
+        id -> ``torch.Tensor [E]`` (CPU, float32).
+    """
+    waves = {}
+    for utt_id, path in tqdm(utterances.items(), desc="reading audio", disable=not progress,
+                             leave=False):
+        wav = load_audio_file(path)
+        if max_seconds:
+            wav = wav[: int(max_seconds * 16000)]
+        waves[utt_id] = wav
+    order = sorted(waves, key=lambda k: waves[k].shape[0])
+    out = {}
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
+        ids = order[start:start + batch_size]
+        lengths = torch.tensor([waves[i].shape[0] for i in ids])
+        longest = int(lengths.max())
+        batch = torch.zeros(len(ids), longest)
+        for row, utt_id in enumerate(ids):
+            batch[row, : lengths[row]] = waves[utt_id]
+        emb = encode(batch, lengths / longest)
+        emb = emb.reshape(len(ids), -1).float().cpu()
+        for row, utt_id in enumerate(ids):
+            out[utt_id] = emb[row]
+    return out
+
+
+def speaker_cohort(embeddings, speakers):
+    """Per-speaker mean embeddings ``[C, E]`` (the AS-norm cohort).
+
+    ``speakers`` maps utterance id -> speaker id.
+    """
+    grouped = {}
+    for utt_id, emb in embeddings.items():
+        grouped.setdefault(speakers[utt_id], []).append(
+            torch.nn.functional.normalize(emb, dim=0)
+        )
+    return torch.stack([torch.stack(v).mean(0) for _, v in sorted(grouped.items())])
+
+
+def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, top_n=300,
+                         batch_size=4, max_seconds=None, progress=True):
+    """Score every trial list and write scores, metrics and a DET plot.
+
+    Arguments
+    ---------
+    trial_lists : dict
+        name (e.g. ``"vox1_O"``) -> trial file path (``label enrol test``).
+    utterances : dict
+        trial id -> audio path, covering every id of every list.
+    out_dir : str or Path
+        Receives ``scores_<name>.txt``, ``det_<name>.png`` (and ``det.png``
+        with all lists when there are several).
+    cohort : tensor ``[C, E]``, optional
+        AS-norm cohort (see :func:`speaker_cohort`); None = plain cosine.
+
+    Returns
+    -------
+    dict
+        name -> :func:`~speechbrain_pruning.metrics.evaluate` dict (EER in %).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = {name: read_trials(path) for name, path in trial_lists.items()}
+    needed = {utt for lst in trials.values() for _, a, b in lst for utt in (a, b)}
+    missing = sorted(needed - set(utterances))
+    if missing:
+        raise KeyError(f"{len(missing)} trial utterances have no audio path, e.g. {missing[0]}")
+    embeddings = embed_utterances(
+        encode, {u: utterances[u] for u in sorted(needed)}, batch_size, max_seconds, progress
+    )
+    results, curves = {}, {}
+    for name, lst in trials.items():
+        scores, labels = score_trials(embeddings, lst, cohort=cohort, top_n=top_n)
+        with open(out_dir / f"scores_{name}.txt", "w", encoding="utf-8") as fout:
+            for (label, enrol, test), score in zip(lst, scores):
+                fout.write(f"{enrol} {test} {score:.6f} {'target' if label else 'nontarget'}\n")
+        results[name] = evaluate(scores, labels)
+        curves[name] = (scores, labels)
+        plot_det({name: curves[name]}, out_dir / f"det_{name}.png", title=f"DET {name}")
+        logger.info("%s: EER %.3f %%, minDCF %.4f (%d trials)", name,
+                    results[name]["eer"], results[name]["min_dcf"], len(lst))
+    if len(curves) > 1:
+        plot_det(curves, out_dir / "det.png", title="DET")
+    return results
+

@@ -1,0 +1,127 @@
+"""VoxCeleb speaker-verification recipe: smoke run, export, interface, resume, DDP."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechbrain_pruning.inference import PrunedSpeakerRecognition
+from speechbrain_pruning.synthetic import make_voxceleb_mini
+
+from conftest import make_hf_wavlm
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "VoxCeleb" / "SpeakerRec"
+sys.path.insert(0, str(RECIPE))
+import train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def corpus_and_wavlm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sv")
+    make_voxceleb_mini(root / "vox", num_speakers=4, num_test_speakers=3, videos_per_speaker=2,
+                       utts_per_video=2, min_seconds=1.0, max_seconds=2.0, num_trials=24,
+                       progress=False)
+    make_hf_wavlm(root / "wavlm")
+    return root / "vox", root / "wavlm"
+
+
+def recipe_args(corpus, wavlm, out, *extra):
+    return [
+        str(RECIPE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={corpus}",
+        f"--wavlm_source={wavlm}", f"--output_folder={out}", "--hidden_size=32",
+        "--num_hidden_states=4", "--out_n_neurons=4", "--batch_size=4", "--dev_ratio=0.25",
+        "--segment_seconds=1.0", "--cohort_utts_per_speaker=2", "--asnorm_top_n=3",
+        *extra,
+    ]
+
+
+def test_recipe_prunes_exports_and_interface_reloads(corpus_and_wavlm, tmp_path):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "exp"
+    results = train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=2",
+                                     "--target_sparsity=0.3"))
+    exported = out / "exported"
+    for name in ("hyperparams.yaml", "wavlm/config.json", "wavlm/model.safetensors",
+                 "backend.ckpt", "pruning_report.json", "pruning_report.png", "README.md"):
+        assert (exported / name).is_file(), name
+    assert (out / "scores_gated" / "det_veri_test2.png").is_file()
+    # physical pruning does not change the scores
+    gated, final = results["gated"]["veri_test2"], results["exported"]["veri_test2"]
+    assert final["eer"] == pytest.approx(gated["eer"], abs=1e-9)
+    gated_scores = np.loadtxt(out / "scores_gated" / "scores_veri_test2.txt", usecols=2)
+    final_scores = np.loadtxt(out / "scores_exported" / "scores_veri_test2.txt", usecols=2)
+    assert np.abs(gated_scores - final_scores).max() < 1e-4
+    report = json.loads((exported / "pruning_report.json").read_text())
+    assert report["params_after"] == results["params"] < report["reference_params"]
+
+    model = PrunedSpeakerRecognition.from_hparams(source=exported, savedir=exported)
+    trial = (corpus / "veri_test2.txt").read_text().split("\n")[0].split()
+    score, decision = model.verify_files(corpus / "wav" / trial[1], corpus / "wav" / trial[2])
+    assert isinstance(score, float) and isinstance(decision, bool) and -1 <= score <= 1
+    wavs = torch.randn(3, 16000)
+    emb = model.encode_batch(wavs, torch.tensor([1.0, 0.5, 0.8]))
+    assert emb.shape == (3, 1, 64)
+    # 8 kHz stereo: resampled, first channel taken
+    wav16, _ = sf.read(corpus / "wav" / trial[1], dtype="float32")
+    stereo = tmp_path / "stereo_8k.wav"
+    sf.write(stereo, np.stack([wav16[::2], np.zeros_like(wav16[::2])], 1), 8000)
+    score_8k, _ = model.verify_files(stereo, corpus / "wav" / trial[1])
+    assert score_8k > 0.5  # the same utterance at a lower rate
+
+
+def test_resume_after_interruption_mid_epoch(corpus_and_wavlm, tmp_path, monkeypatch):
+    """Killed at step 5 (checkpoints every 2 steps), the same command finishes the run."""
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "exp"
+    args = recipe_args(corpus, wavlm, out, "--number_of_epochs=3", "--ckpt_interval_steps=2",
+                       "--target_sparsity=0.3")
+    original = train.SpeakerBrain.on_fit_batch_end
+
+    def crash(self, batch, outputs, loss, should_step):
+        original(self, batch, outputs, loss, should_step)
+        if self.optimizer_step == 5:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(train.SpeakerBrain, "on_fit_batch_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(args)
+    monkeypatch.setattr(train.SpeakerBrain, "on_fit_batch_end", original)
+    latest = max((out / "save").glob("CKPT+*"), key=lambda p: p.stat().st_mtime)
+    saved_step = int(torch.load(latest / "sparsity_controller.ckpt")["step_count"])
+    assert 0 < saved_step < 5  # an intra-epoch checkpoint before the kill
+    steps = {}
+
+    def record(self, *a):
+        original(self, *a)
+        steps["first"] = steps.get("first", int(self.hparams.sparsity_controller.step_count))
+        steps["last"] = int(self.hparams.sparsity_controller.step_count)
+
+    monkeypatch.setattr(train.SpeakerBrain, "on_fit_batch_end", record)
+    results = train.main(args)
+    # resumed from that checkpoint: the controller continues where it stopped
+    assert steps["first"] == saved_step + 1
+    assert steps["last"] == 9  # 3 epochs x 3 steps, as an uninterrupted run
+    assert results["exported"]["veri_test2"]["eer"] == pytest.approx(
+        results["gated"]["veri_test2"]["eer"]
+    )
+
+
+@pytest.mark.timeout(600)
+def test_two_process_torchrun_on_cpu(corpus_and_wavlm, tmp_path):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(RECIPE / "train.py"), *recipe_args(corpus, wavlm, out, "--number_of_epochs=1",
+                                                  "--distributed_backend=gloo", "--device=cpu")]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "exported" / "pruning_report.json").is_file()
+    assert json.loads((out / "results.json").read_text())["exported"]["veri_test2"]["eer"] >= 0
