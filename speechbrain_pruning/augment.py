@@ -20,7 +20,9 @@ AUDIO_EXTENSIONS = (".wav", ".flac")
 
 
 def folder_to_csv(folder, csv_path, extensions=AUDIO_EXTENSIONS):
-    """Write ``ID,duration,wav`` rows for every audio file under ``folder``.
+    """Write ``ID,duration,wav,wav_format,wav_opts`` rows (the CSV layout
+    SpeechBrain's ``AddNoise``/``AddReverb`` read) for every audio file under
+    ``folder``.
 
     Durations come from file headers. Returns the number of files; an empty
     folder raises ``ValueError`` naming it.
@@ -38,13 +40,14 @@ def folder_to_csv(folder, csv_path, extensions=AUDIO_EXTENSIONS):
         raise ValueError(f"No {'/'.join(extensions)} files found under {folder}")
     with open(csv_path, "w", newline="", encoding="utf-8") as fout:
         writer = csv.writer(fout)
-        writer.writerow(["ID", "duration", "wav"])
+        writer.writerow(["ID", "duration", "wav", "wav_format", "wav_opts"])
         for i, path in enumerate(files):
             try:
                 info = sf.info(str(path))
             except Exception as err:
                 raise RuntimeError(f"Cannot read audio header of {path}: {err}") from err
-            writer.writerow([f"{path.stem}_{i}", f"{info.duration:.3f}", str(path)])
+            writer.writerow([f"{path.stem}_{i}", f"{info.duration:.3f}", str(path),
+                             path.suffix.lower().lstrip("."), ""])
     return len(files)
 
 

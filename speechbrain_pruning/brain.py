@@ -161,7 +161,10 @@ class PruningBrain(sb.Brain):
                 self.checkpointer.add_recoverable(f"{key}_optimizer", opt)
 
     def freeze_optimizers(self, optimizers):
-        """Keep WavLM (and its gates) frozen for ``wavlm_frozen_steps`` steps."""
+        """Keep WavLM (and its gates) frozen for ``wavlm_frozen_steps`` steps.
+
+        The sparsity schedule starts when they are released.
+        """
         frozen = self._hp("wavlm_frozen_steps", 0) or 0
         if self.optimizer_step < frozen:
             return {k: v for k, v in optimizers.items() if k == "backend"}
@@ -206,6 +209,7 @@ class PruningBrain(sb.Brain):
     def optimizers_step(self):
         """Unscale, clip model gradients together, step every active optimizer."""
         valid = self.freeze_optimizers(self.optimizers_dict)
+        self.active_optimizers = set(valid)
         for opt in valid.values():
             self.scaler.unscale_(opt)
         multipliers = set()
@@ -230,7 +234,8 @@ class PruningBrain(sb.Brain):
         """Advance the controller and the LR schedulers; log every N steps."""
         if not should_step:
             return
-        if self.pruning_enabled:
+        if self.pruning_enabled and "reg" in getattr(self, "active_optimizers", ()):
+            # the warm-up only advances while the gates are trained
             self.controller.after_optimizer_step()
             self.controller.step()
         for name, key in (("wavlm_lr_scheduler", "wavlm"), ("backend_lr_scheduler", "backend")):

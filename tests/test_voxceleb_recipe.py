@@ -32,9 +32,9 @@ def corpus_and_wavlm(tmp_path_factory):
     return root / "vox", root / "wavlm"
 
 
-def recipe_args(corpus, wavlm, out, *extra):
+def recipe_args(corpus, wavlm, out, *extra, hparams="tiny_cpu.yaml"):
     return [
-        str(RECIPE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={corpus}",
+        str(RECIPE / "hparams" / hparams), f"--data_folder={corpus}",
         f"--wavlm_source={wavlm}", f"--output_folder={out}", "--hidden_size=32",
         "--num_hidden_states=4", "--out_n_neurons=4", "--batch_size=4", "--dev_ratio=0.25",
         "--segment_seconds=1.0", "--cohort_utts_per_speaker=2", "--asnorm_top_n=3",
@@ -125,3 +125,36 @@ def test_two_process_torchrun_on_cpu(corpus_and_wavlm, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "exported" / "pruning_report.json").is_file()
     assert json.loads((out / "results.json").read_text())["exported"]["veri_test2"]["eer"] >= 0
+
+
+def test_ecapa_backend_through_the_recipe(corpus_and_wavlm, tmp_path):
+    """The ECAPA configuration, shrunk by command-line overrides only."""
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "ecapa"
+    results = train.main(recipe_args(
+        corpus, wavlm, out, "--number_of_epochs=1", "--num_workers=0", "--embedding_dim=64",
+        "--trial_lists=[veri_test2.txt]", "--backend_kwargs={channels: [32, 32, 32, 32, 96]}",
+        hparams="ecapa_base_plus.yaml",
+    ))
+    assert results["exported"]["veri_test2"]["eer"] == pytest.approx(
+        results["gated"]["veri_test2"]["eer"]
+    )
+    model = PrunedSpeakerRecognition.from_hparams(source=out / "exported")
+    assert type(model.mods.backend).__name__ == "WeightedLayerECAPA"
+
+
+@pytest.mark.parametrize("name", ["mhfa_base_plus", "mhfa_large", "ecapa_base_plus"])
+def test_full_size_hparams_load(name, tmp_path):
+    """The GPU configurations parse and build (WavLM sizes from a local checkpoint)."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    make_hf_wavlm(tmp_path / "hf")
+    with open(RECIPE / "hparams" / f"{name}.yaml", encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, {
+            "data_folder": str(tmp_path), "wavlm_source": str(tmp_path / "hf"),
+            "output_folder": str(tmp_path / "out"),
+        })
+    assert hparams["wavlm"].prune_units == ("conv", "head", "attlayer", "interm", "ffnlayer")
+    assert hparams["sparsity_controller"].target == 0.7
+    backend = hparams["backend"]
+    assert backend.num_layers == hparams["num_hidden_states"]
