@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .inference import load_audio_file
 from .metrics import evaluate, plot_det, read_trials, score_trials
 
-__all__ = ["embed_utterances", "speaker_cohort", "evaluate_trial_lists"]
+__all__ = ["embed_utterances", "speaker_cohort", "cohort_from_manifest", "evaluate_trial_lists"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,26 @@ def speaker_cohort(embeddings, speakers):
     return torch.stack([torch.stack(v).mean(0) for _, v in sorted(grouped.items())])
 
 
+def cohort_from_manifest(encode, manifest_csv, per_speaker, **embed_kwargs):
+    """AS-norm cohort from a training manifest (``ID``, ``wav``, ``spk_id`` columns).
+
+    Embeds up to ``per_speaker`` utterances of every speaker and returns the
+    per-speaker means ``[C, E]`` (None when ``per_speaker`` is 0).
+    """
+    if not per_speaker:
+        return None
+    from speechbrain.dataio.dataio import load_data_csv
+
+    rows, count = {}, {}
+    for utt_id, row in load_data_csv(str(manifest_csv)).items():
+        if count.get(row["spk_id"], 0) < per_speaker:
+            count[row["spk_id"]] = count.get(row["spk_id"], 0) + 1
+            rows[utt_id] = row
+    embeddings = embed_utterances(encode, {k: r["wav"] for k, r in rows.items()},
+                                  desc="cohort", **embed_kwargs)
+    return speaker_cohort(embeddings, {k: r["spk_id"] for k, r in rows.items()})
+
+
 def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, top_n=300,
                          batch_size=4, max_seconds=None, progress=True):
     """Score every trial list and write scores, metrics and a DET plot.
@@ -95,7 +115,8 @@ def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, 
     Returns
     -------
     dict
-        name -> :func:`~speechbrain_pruning.metrics.evaluate` dict (EER in %).
+        name -> :func:`~speechbrain_pruning.metrics.evaluate` dict (EER in %);
+        with a cohort, its ``"cosine"`` entry holds the un-normalised figures.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +135,8 @@ def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, 
             for (label, enrol, test), score in zip(lst, scores):
                 fout.write(f"{enrol} {test} {score:.6f} {'target' if label else 'nontarget'}\n")
         results[name] = evaluate(scores, labels)
+        if cohort is not None:  # raw cosine figures too: interfaces threshold raw cosine
+            results[name]["cosine"] = evaluate(*score_trials(embeddings, lst))
         curves[name] = (scores, labels)
         plot_det({name: curves[name]}, out_dir / f"det_{name}.png", title=f"DET {name}")
         logger.info("%s: EER %.3f %%, minDCF %.4f (%d trials)", name,

@@ -62,6 +62,8 @@ def test_recipe_prunes_exports_and_interface_reloads(corpus_and_wavlm, tmp_path)
     assert report["params_after"] == results["params"] < report["reference_params"]
 
     model = PrunedSpeakerRecognition.from_hparams(source=exported, savedir=exported)
+    # the decision threshold is the raw-cosine EER threshold (the interface scores raw cosine)
+    assert model.hparams.threshold == pytest.approx(gated["cosine"]["eer_threshold"])
     trial = (corpus / "veri_test2.txt").read_text().split("\n")[0].split()
     score, decision = model.verify_files(corpus / "wav" / trial[1], corpus / "wav" / trial[2])
     assert isinstance(score, float) and isinstance(decision, bool) and -1 <= score <= 1

@@ -33,7 +33,7 @@ from speechbrain_pruning.brain import PruningBrain  # noqa: E402
 from speechbrain_pruning.export import export_model  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpeakerRecognition  # noqa: E402
 from speechbrain_pruning.speaker_eval import (  # noqa: E402
-    embed_utterances, evaluate_trial_lists, speaker_cohort,
+    cohort_from_manifest, evaluate_trial_lists,
 )
 
 SAMPLE_RATE = 16000
@@ -143,16 +143,18 @@ def evaluate_and_export(brain, hparams, prep):
     def encode(wavs, lens):
         return brain.embed(wavs.to(brain.device), lens.to(brain.device))
 
-    cohort = _cohort(brain, hparams, prep, encode, eval_kwargs)
+    cohort = cohort_from_manifest(encode, prep["csv"]["train"],
+                                  hparams["cohort_utts_per_speaker"], **eval_kwargs)
     lists = dict(prep["trial_lists"])
     before = evaluate_trial_lists(encode, lists, utterances, out / "scores_gated", cohort=cohort,
                                   top_n=hparams["asnorm_top_n"], **eval_kwargs)
     wavlm = brain.wavlm
     first = next(iter(before.values()))
+    threshold = first.get("cosine", first)["eer_threshold"]  # on raw cosine, as the interface
     report = export_model(
         out / "exported", wavlm, {"backend": brain.modules.backend},
         {"backend": (hparams["backend_class"], hparams["backend_kwargs"])},
-        "PrunedSpeakerRecognition", hparams={"threshold": float(first["eer_threshold"])},
+        "PrunedSpeakerRecognition", hparams={"threshold": float(threshold)},
         metrics={f"{k} EER %": v["eer"] for k, v in before.items()}
         | {f"{k} minDCF": v["min_dcf"] for k, v in before.items()},
         title="WavLM + speaker back-end pruned in situ on VoxCeleb",
@@ -176,21 +178,6 @@ def _trial_utterances(prep):
         for utt_id, row in sb.dataio.dataio.load_data_csv(csv_path).items():
             utterances[utt_id] = row["wav"]
     return utterances
-
-
-def _cohort(brain, hparams, prep, encode, eval_kwargs):
-    """AS-norm cohort: mean embedding of up to N utterances per training speaker."""
-    per_speaker = hparams["cohort_utts_per_speaker"]
-    if not per_speaker:
-        return None
-    rows, count = {}, {}
-    for utt_id, row in sb.dataio.dataio.load_data_csv(prep["csv"]["train"]).items():
-        if count.get(row["spk_id"], 0) < per_speaker:
-            count[row["spk_id"]] = count.get(row["spk_id"], 0) + 1
-            rows[utt_id] = row
-    embeddings = embed_utterances(encode, {k: r["wav"] for k, r in rows.items()},
-                                  desc="cohort", **eval_kwargs)
-    return speaker_cohort(embeddings, {k: r["spk_id"] for k, r in rows.items()})
 
 
 def main(argv=None):
