@@ -217,6 +217,9 @@ def _inference_yaml(module_specs, interface, hparams):
     lines += ["", "wavlm: !apply:speechbrain_pruning.PrunableWavLM.from_pretrained",
               "    path: !ref <model_folder>/wavlm"]
     for name, (path, kwargs) in module_specs.items():
+        if not kwargs:
+            lines.append(f"\n{name}: !new:{path} []")
+            continue
         lines.append(f"\n{name}: !new:{path}")
         for line in yaml.safe_dump(dict(kwargs), sort_keys=False).strip().splitlines():
             lines.append("    " + line)

@@ -15,7 +15,7 @@ import torchaudio
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
-__all__ = ["PrunedSpeakerRecognition", "load_audio_file", "SAMPLE_RATE"]
+__all__ = ["PrunedSpeakerRecognition", "PrunedSpoofDetector", "load_audio_file", "SAMPLE_RATE"]
 
 SAMPLE_RATE = 16000
 
@@ -121,3 +121,44 @@ class PrunedSpeakerRecognition(_PrunedInterface):
     def encode_file(self, path):
         """Embedding ``[E]`` of one file."""
         return self.encode_batch(self.load_file(path)[None])[0, 0]
+
+
+class PrunedSpoofDetector(_PrunedInterface):
+    """Anti-spoofing (countermeasure) scores with a pruned WavLM + back-end.
+
+    The folder's ``hyperparams.yaml`` defines ``modules.wavlm``,
+    ``modules.backend`` and ``modules.classifier`` (logits ``[B, 2]``, class 1 =
+    bona fide; the classifier may be an identity when the back-end already
+    outputs logits, as AASIST does) and the decision ``threshold`` chosen at
+    export. Scores are ``logit_bonafide - logit_spoof``: higher = more likely
+    bona fide.
+
+    Example
+    -------
+    >>> # model = PrunedSpoofDetector.from_hparams(source="exported", savedir="exported")
+    >>> # model.score_file("x.flac"), model.classify_file("x.flac")
+    """
+
+    MODULES_NEEDED = ["wavlm", "backend", "classifier"]
+
+    def score_batch(self, wavs, wav_lens=None):
+        """Bona fide scores ``[B]`` of ``wavs [B, S]`` (16 kHz, relative lengths)."""
+        from .backends.spoof_head import bonafide_score
+
+        wavs = wavs.to(self.device).float()
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        wav_lens = wav_lens.to(self.device)
+        with torch.no_grad():
+            hidden = self.mods.wavlm(wavs, wav_lens)
+            logits = self.mods.classifier(self.mods.backend(hidden, wav_lens))
+        return bonafide_score(logits)
+
+    def score_file(self, path):
+        """Bona fide score of one audio file (any rate; first channel)."""
+        return float(self.score_batch(self.load_file(path)[None])[0])
+
+    def classify_file(self, path, threshold=None):
+        """``"bonafide"`` or ``"spoof"`` using the exported threshold."""
+        threshold = self.hparams.threshold if threshold is None else threshold
+        return "bonafide" if self.score_file(path) >= threshold else "spoof"

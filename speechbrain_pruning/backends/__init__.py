@@ -15,8 +15,11 @@ import pydoc
 from .ecapa import WeightedLayerECAPA
 from .margin import MarginScheduler
 from .mhfa import MHFA
+from .aasist import SSLAASIST
+from .spoof_head import SpoofHead, bonafide_score
 
-__all__ = ["MHFA", "WeightedLayerECAPA", "MarginScheduler", "build_backend"]
+__all__ = ["MHFA", "WeightedLayerECAPA", "MarginScheduler", "build_backend",
+           "SSLAASIST", "SpoofHead", "bonafide_score"]
 
 
 def build_backend(class_path, kwargs):

@@ -28,24 +28,9 @@ sys.path.insert(0, str(HERE))
 import train  # noqa: E402
 
 from speechbrain_pruning import PrunableWavLM  # noqa: E402
-from speechbrain_pruning.demo import median_ms  # noqa: E402
+from speechbrain_pruning.demo import median_ms, write_tiny_wavlm  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpeakerRecognition  # noqa: E402
 from speechbrain_pruning.synthetic import make_voxceleb_mini  # noqa: E402
-
-TINY_WAVLM = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-                  intermediate_size=512, conv_dim=(128,) * 7,
-                  conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
-                  num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8,
-                  mask_time_prob=0.0, layerdrop=0.0)
-
-
-def write_tiny_wavlm(folder, seed=0):
-    """A random small WavLM (Base+ layout) saved in Hugging Face format."""
-    import transformers
-
-    torch.manual_seed(seed)
-    transformers.WavLMModel(transformers.WavLMConfig(**TINY_WAVLM)).save_pretrained(str(folder))
-    return folder
 
 
 def main(argv=None):

@@ -1,0 +1,123 @@
+"""ASVspoof5 countermeasure recipe: smoke run, export, PrunedSpoofDetector, resume, configs."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speechbrain_pruning.inference import PrunedSpoofDetector
+from speechbrain_pruning.metrics.spoofing import read_scores
+from speechbrain_pruning.synthetic_spoof import make_asvspoof5_mini
+
+from conftest import make_hf_wavlm
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "ASVspoof5" / "CM"
+
+
+@pytest.fixture(scope="module")
+def cm_train():
+    """The recipe's train module (imported by path: both recipes are named train.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("asvspoof5_cm_train", RECIPE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus_and_wavlm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cm")
+    make_asvspoof5_mini(root / "as5", num_speakers=4,
+                        utts_per_speaker={"train": 8, "dev": 4, "eval": 4},
+                        min_seconds=1.0, max_seconds=2.0, progress=False)
+    make_hf_wavlm(root / "wavlm")
+    return root / "as5", root / "wavlm"
+
+
+def recipe_args(corpus, wavlm, out, *extra, hparams="tiny_cpu.yaml"):
+    return [str(RECIPE / "hparams" / hparams), f"--data_folder={corpus}",
+            f"--wavlm_source={wavlm}", f"--output_folder={out}", "--hidden_size=32",
+            "--num_hidden_states=4", "--batch_size=4", "--segment_seconds=1.0", *extra]
+
+
+def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, tmp_path):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "exp"
+    results = cm_train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=2"))
+    for name in ("hyperparams.yaml", "wavlm/model.safetensors", "backend.ckpt",
+                 "classifier.ckpt", "pruning_report.json", "pruning_report.png", "README.md"):
+        assert (out / "exported" / name).is_file(), name
+    ids, gated = read_scores(out / "scores_gated" / "scores_eval.txt")
+    ids2, exported = read_scores(out / "scores_exported" / "scores_eval.txt")
+    assert ids == ids2 and len(ids) == 16
+    assert np.abs(gated - exported).max() < 1e-4  # physical pruning changes no score
+    table = (out / "scores_gated" / "results_eval.md").read_text()
+    assert "A05" in table and "C01" in table  # per-attack and per-codec breakdowns
+    assert results["exported"]["eval"]["eer"] == pytest.approx(results["gated"]["eval"]["eer"])
+
+    model = PrunedSpoofDetector.from_hparams(source=out / "exported", savedir=out / "exported")
+    first = sorted((corpus / "flac_E_eval").glob("*.flac"))[0]
+    score = model.score_file(first)
+    assert score == pytest.approx(float(gated[ids.index(first.stem)]), abs=1e-4)
+    assert model.classify_file(first) == ("bonafide" if score >= model.hparams.threshold
+                                          else "spoof")
+    assert model.hparams.threshold == pytest.approx(results["gated"]["dev"]["eer_threshold"])
+    assert model.score_batch(torch.randn(3, 16000), torch.tensor([1.0, 0.6, 0.9])).shape == (3,)
+
+
+def test_resume_after_interruption(cm_train, corpus_and_wavlm, tmp_path, monkeypatch):
+    corpus, wavlm = corpus_and_wavlm
+    args = recipe_args(corpus, wavlm, tmp_path / "exp", "--number_of_epochs=2",
+                       "--ckpt_interval_steps=3")
+    original = cm_train.SpoofBrain.on_fit_batch_end
+
+    def crash(self, *a):
+        original(self, *a)
+        if self.optimizer_step == 7:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(cm_train.SpoofBrain, "on_fit_batch_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        cm_train.main(args)
+    monkeypatch.setattr(cm_train.SpoofBrain, "on_fit_batch_end", original)
+    seen = []
+
+    def record(self, *a):
+        original(self, *a)
+        seen.append(int(self.hparams.sparsity_controller.step_count))
+
+    monkeypatch.setattr(cm_train.SpoofBrain, "on_fit_batch_end", record)
+    cm_train.main(args)
+    assert seen[0] == 7  # resumed after the step-6 checkpoint
+    assert seen[-1] == 16  # 2 epochs x 8 steps, like an uninterrupted run
+
+
+def test_aasist_backend_through_the_recipe(cm_train, corpus_and_wavlm, tmp_path):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "aasist"
+    results = cm_train.main(recipe_args(
+        corpus, wavlm, out, "--number_of_epochs=1", "--num_workers=0",
+        "--rawboost_algo=5", "--augment_prob=1.0", hparams="aasist_base_plus.yaml",
+    ))
+    assert results["exported"]["eval"]["eer"] == pytest.approx(results["gated"]["eval"]["eer"])
+    model = PrunedSpoofDetector.from_hparams(source=out / "exported")
+    assert type(model.mods.backend).__name__ == "SSLAASIST"
+
+
+@pytest.mark.parametrize("name", ["mhfa_base", "mhfa_large", "aasist_base_plus"])
+def test_full_size_hparams_load(name, tmp_path):
+    from hyperpyyaml import load_hyperpyyaml
+
+    make_hf_wavlm(tmp_path / "hf")
+    with open(RECIPE / "hparams" / f"{name}.yaml", encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, {"data_folder": str(tmp_path),
+                                         "wavlm_source": str(tmp_path / "hf"),
+                                         "output_folder": str(tmp_path / "out"),
+                                         "sparsity_schedule": "sigmoid"})
+    assert hparams["sparsity_controller"].schedule == "sigmoid"
+    assert hparams["sparsity_controller"].target == 0.1
+    assert hparams["backend"].num_layers == hparams["num_hidden_states"]
