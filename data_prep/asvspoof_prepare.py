@@ -52,14 +52,15 @@ Authors
  * speechbrain_pruning contributors
 """
 
-import csv
 import json
 import logging
 import os
 from pathlib import Path
 
-import soundfile as sf
+import soundfile as sf  # noqa: F401 (the doctests use it)
 from tqdm import tqdm
+
+from .common import BadAudioFileError, audio_header, load_options, outputs_exist, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +96,6 @@ LA_COLUMNS = ("SPEAKER", "FILE", "-", "ATTACK", "KEY")
 HEADER_START = "SPEAKER_ID"
 
 
-class BadAudioFileError(RuntimeError):
-    """An audio file whose header cannot be read (corrupt or truncated)."""
-
-
 def audio_duration(path):
     """Duration in seconds of an audio file, from its header only.
 
@@ -126,10 +123,7 @@ def audio_duration(path):
     ...     audio_duration(f"{tmp}/a.flac")
     (0.05, 16000)
     """
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, OSError, ValueError, EOFError) as err:
-        raise BadAudioFileError(f"Cannot read the audio header of {path}: {err}") from err
+    info = audio_header(path)
     if info.samplerate <= 0:
         raise BadAudioFileError(f"Invalid sampling rate {info.samplerate} in the header of {path}")
     return int(info.frames) / int(info.samplerate), int(info.samplerate)
@@ -443,36 +437,6 @@ def _locate_audio(rows, dirs, check_audio, cache):
     return missing
 
 
-def _write_csv(path, rows):
-    """Writes the manifest rows atomically; IDs must be unique."""
-    seen = set()
-    for row in rows:
-        if row["ID"] in seen:
-            raise ValueError(f"Duplicate ID {row['ID']!r} in {path}")
-        seen.add(row["ID"])
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(FIELDS)
-        writer.writerows([row[field] for field in FIELDS] for row in rows)
-    os.replace(partial, path)
-
-
-def _load_opt(opt_path):
-    """Stored options and summary, or ``None``."""
-    try:
-        with open(opt_path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _outputs_exist(summary):
-    """Whether every CSV listed in a stored summary still exists."""
-    paths = list(summary.get("csv", {}).values())
-    return bool(paths) and all(Path(p).is_file() for p in paths)
-
-
 def _stat(path):
     """``[size, mtime_ns]`` of a path, ``None`` when it does not exist."""
     try:
@@ -578,7 +542,7 @@ def prepare_asvspoof(
     opt_path = save_folder / OPT_FILE
     if skip_prep:
         logger.info("Skipping ASVspoof preparation (skip_prep=True)")
-        stored = _load_opt(opt_path)
+        stored = load_options(opt_path)
         summary = dict(stored["summary"]) if stored else {"save_folder": str(save_folder)}
         summary["skipped"] = True
         return summary
@@ -609,10 +573,10 @@ def prepare_asvspoof(
                            for split, dirs in audio_dirs.items()},
         }
 
-    stored = _load_opt(opt_path)
+    stored = load_options(opt_path)
     if (stored and stored.get("options") == options
             and stored.get("fingerprint") == fingerprint()
-            and _outputs_exist(stored.get("summary", {}))):
+            and outputs_exist(stored.get("summary", {}))):
         logger.info("ASVspoof already prepared in %s, skipping", save_folder)
         summary = dict(stored["summary"])
         summary["already_prepared"] = True
@@ -668,7 +632,7 @@ def prepare_asvspoof(
     }
     for split in splits:
         path = save_folder / f"{split}.csv"
-        _write_csv(path, rows[split])
+        write_csv(path, FIELDS, [[row[f] for f in FIELDS] for row in rows[split]])
         labels = _counts(rows[split], "label")
         summary["csv"][split] = str(path)
         summary["num_files"][split] = len(rows[split])

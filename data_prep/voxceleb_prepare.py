@@ -39,7 +39,6 @@ Authors
 """
 
 import concurrent.futures
-import csv
 import json
 import logging
 import os
@@ -48,8 +47,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+import soundfile as sf  # noqa: F401 (the doctests use it)
 from tqdm import tqdm
+
+from .common import BadAudioFileError, audio_header, load_options, outputs_exist, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,6 @@ LAYOUT_HELP = (
     "(VoxCeleb2, needs convert_m4a=True)"
 )
 CONVERT_HELP = "ffmpeg -i in.m4a -ac 1 -ar 16000 out.wav"
-
-
-class BadAudioFileError(RuntimeError):
-    """An audio file whose header cannot be read (corrupt or truncated)."""
 
 
 def audio_info(path):
@@ -98,10 +95,7 @@ def audio_info(path):
     ...     audio_info(f"{tmp}/a.wav")
     (800, 16000)
     """
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, OSError, ValueError, EOFError) as err:
-        raise BadAudioFileError(f"Cannot read the audio header of {path}: {err}") from err
+    info = audio_header(path)
     return int(info.frames), int(info.samplerate)
 
 
@@ -297,21 +291,6 @@ def _find_trial_list(name, roots):
     )
 
 
-def _write_csv(path, fields, rows):
-    """Writes rows (tuples in ``fields`` order) atomically; IDs must be unique."""
-    seen = set()
-    for row in rows:
-        if row[0] in seen:
-            raise ValueError(f"Duplicate ID {row[0]!r} in {path}")
-        seen.add(row[0])
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(fields)
-        writer.writerows(rows)
-    os.replace(partial, path)
-
-
 def _read_infos(items, skip_bad_files, min_frames_at, desc, progress, hint):
     """Reads headers of ``(key, path)`` items; drops bad and too short files.
 
@@ -366,21 +345,6 @@ def _train_rows(rel_paths, wavs, infos, random_chunk, seg_dur):
             rows.append((f"{base}_{start}_{stop}", repr((stop - start) / rate),
                          path, start, stop, spk))
     return rows
-
-
-def _load_opt(opt_path):
-    """Stored options and summary, or ``None``."""
-    try:
-        with open(opt_path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _outputs_exist(summary):
-    """Whether every file listed in a stored summary still exists."""
-    paths = list(summary.get("csv", {}).values()) + list(summary.get("trial_lists", {}).values())
-    return bool(paths) and all(Path(p).is_file() for p in paths)
 
 
 def prepare_voxceleb(
@@ -486,7 +450,7 @@ def prepare_voxceleb(
     opt_path = save_folder / OPT_FILE
     if skip_prep:
         logger.info("Skipping VoxCeleb preparation (skip_prep=True)")
-        stored = _load_opt(opt_path)
+        stored = load_options(opt_path)
         summary = dict(stored["summary"]) if stored else {"save_folder": str(save_folder)}
         summary["skipped"] = True
         return summary
@@ -541,10 +505,10 @@ def prepare_voxceleb(
                  for stem, path in trial_paths.items()}
         return {"audio_files": file_counts, "trial_lists": lists}
 
-    stored = _load_opt(opt_path)
+    stored = load_options(opt_path)
     if (stored and stored.get("options") == options
             and stored.get("fingerprint") == fingerprint(counts)
-            and _outputs_exist(stored.get("summary", {}))):
+            and outputs_exist(stored.get("summary", {}), ("csv", "trial_lists"))):
         logger.info("VoxCeleb already prepared in %s, skipping", save_folder)
         summary = dict(stored["summary"])
         summary["already_prepared"] = True
@@ -633,7 +597,7 @@ def prepare_voxceleb(
                 continue
             rows = _train_rows(files, wavs, infos, random_chunk, seg_dur)
             path = save_folder / f"{split}.csv"
-            _write_csv(path, TRAIN_FIELDS, rows)
+            write_csv(path, TRAIN_FIELDS, rows)
             summary["csv"][split] = str(path)
             summary[f"num_{split}_files"] = len(files)
             summary[f"num_{split}_rows"] = len(rows)
@@ -661,7 +625,7 @@ def prepare_voxceleb(
             rows = [(utt, repr(list_infos[utt][0] / list_infos[utt][1]), str(wavs[utt]),
                      _speaker_of(utt)) for utt in needed]
             path = save_folder / f"{stem}.csv"
-            _write_csv(path, TRIAL_FIELDS, rows)
+            write_csv(path, TRIAL_FIELDS, rows)
             copy = save_folder / trial_paths[stem].name
             if copy != trial_paths[stem]:
                 shutil.copyfile(trial_paths[stem], copy)

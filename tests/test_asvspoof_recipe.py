@@ -1,6 +1,5 @@
 """ASVspoof5 countermeasure recipe: smoke run, export, PrunedSpoofDetector, resume, configs."""
 
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -12,7 +12,7 @@ Authors
  * speechbrain_pruning contributors
 """
 
-import torch
+import torch  # noqa: F401 (the doctests use it)
 from torch import nn
 
 __all__ = ["SpoofHead", "bonafide_score"]

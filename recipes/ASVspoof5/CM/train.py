@@ -14,15 +14,12 @@ Usage::
 """
 
 import json
-import random
 import sys
 from pathlib import Path
 
-import soundfile as sf
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
-import torchaudio
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
@@ -30,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from data_prep.asvspoof_prepare import prepare_asvspoof  # noqa: E402
 from speechbrain_pruning.backends.spoof_head import bonafide_score  # noqa: E402
 from speechbrain_pruning.brain import PruningBrain  # noqa: E402
+from speechbrain_pruning.dataio import read_segment  # noqa: E402
 from speechbrain_pruning.export import export_model  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpoofDetector  # noqa: E402
 from speechbrain_pruning.metrics.spoofing import evaluate_cm  # noqa: E402
@@ -87,23 +85,7 @@ def audio_pipeline_factory(hparams, train):
     @sb.utils.data_pipeline.takes("id", "wav")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(utt_id, wav):
-        try:
-            info = sf.info(wav)
-            offset = 0
-            if info.frames > segment and train:
-                offset = random.randint(0, info.frames - segment)
-            data, rate = sf.read(wav, start=offset, frames=min(segment, info.frames),
-                                 dtype="float32", always_2d=True)
-        except Exception as err:
-            raise RuntimeError(f"Cannot read {wav} (manifest row {utt_id}): {err}") from err
-        sig = torch.from_numpy(data[:, 0].copy())
-        if rate != SAMPLE_RATE:
-            sig = torchaudio.functional.resample(sig, rate, SAMPLE_RATE)
-        if sig.numel() == 0:
-            raise ValueError(f"Empty audio in {wav} (manifest row {utt_id})")
-        if sig.shape[0] < segment:
-            sig = sig.repeat(segment // sig.shape[0] + 1)[:segment]
-        return sig
+        return read_segment(wav, segment, random_offset=train, utt_id=utt_id)
 
     return audio_pipeline
 

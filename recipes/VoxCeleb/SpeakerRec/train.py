@@ -16,20 +16,17 @@ Usage::
 """
 
 import json
-import random
 import sys
 from pathlib import Path
 
-import soundfile as sf
 import speechbrain as sb
-import torch
-import torchaudio
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from data_prep.voxceleb_prepare import prepare_voxceleb  # noqa: E402
 from speechbrain_pruning.brain import PruningBrain  # noqa: E402
+from speechbrain_pruning.dataio import read_segment  # noqa: E402
 from speechbrain_pruning.export import export_model  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpeakerRecognition  # noqa: E402
 from speechbrain_pruning.speaker_eval import (  # noqa: E402
@@ -87,24 +84,8 @@ def audio_pipeline_factory(hparams, train):
     @sb.utils.data_pipeline.takes("id", "wav", "start", "stop")
     @sb.utils.data_pipeline.provides("sig")
     def audio_pipeline(utt_id, wav, start, stop):
-        start, stop = int(start), int(stop)
-        offset, frames = start, stop - start
-        if frames > segment:
-            offset += random.randint(0, frames - segment) if train else 0
-            frames = segment
-        try:
-            data, rate = sf.read(wav, start=offset, frames=frames, dtype="float32",
-                                 always_2d=True)
-        except Exception as err:
-            raise RuntimeError(f"Cannot read {wav} (manifest row {utt_id}): {err}") from err
-        sig = torch.from_numpy(data[:, 0].copy())
-        if rate != SAMPLE_RATE:
-            sig = torchaudio.functional.resample(sig, rate, SAMPLE_RATE)
-        if sig.numel() == 0:
-            raise ValueError(f"Empty audio in {wav} (manifest row {utt_id})")
-        if sig.shape[0] < segment:  # short files are repeated to the crop length
-            sig = sig.repeat(segment // sig.shape[0] + 1)[:segment]
-        return sig
+        return read_segment(wav, segment, random_offset=train, utt_id=utt_id, start=start,
+                            stop=stop)
 
     return audio_pipeline
 
