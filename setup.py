@@ -25,6 +25,8 @@ setup(
         "soundfile",
         "tqdm",
         "matplotlib",
+        "pyannote.core",
+        "pyannote.metrics",
     ],
     extras_require={"test": ["pytest", "pytest-timeout"]},
 )
