@@ -29,4 +29,9 @@ setup(
         "pyannote.metrics",
     ],
     extras_require={"test": ["pytest", "pytest-timeout"]},
+    entry_points={
+        "console_scripts": [
+            "speechbrain-pruning-diarize=speechbrain_pruning.diarization.cli:main",
+        ]
+    },
 )

@@ -25,7 +25,7 @@ Recipe subclasses implement ``compute_forward`` (calling
 
 Hparams read (all optional except ``wavlm_opt_class`` and ``backend_opt_class``):
 ``sparsity_controller``, ``teacher``, ``distill_loss``, ``distill_weight``,
-``gate_lr``, ``lambda_lr``, ``reg_opt_class``, ``wavlm_lr_scheduler``,
+``task_weight``, ``gate_lr``, ``lambda_lr``, ``reg_opt_class``, ``wavlm_lr_scheduler``,
 ``backend_lr_scheduler``, ``wavlm_frozen_steps``, ``log_interval``,
 ``train_logger``.
 """
@@ -112,7 +112,9 @@ class PruningBrain(sb.Brain):
         distill = self._hp("distill_loss")
         if distill is not None:
             distill.to(self.device)
-            if self.checkpointer is not None and "distill_loss" not in self.checkpointer.recoverables:
+            has_state = any(True for _ in distill.parameters())  # projections only
+            if has_state and self.checkpointer is not None \
+                    and "distill_loss" not in self.checkpointer.recoverables:
                 self.checkpointer.add_recoverable("distill_loss", distill)
         for name in ("wavlm_lr_scheduler", "backend_lr_scheduler"):
             scheduler = self._hp(name)
@@ -197,6 +199,7 @@ class PruningBrain(sb.Brain):
         self.last_task_loss = float(loss.detach())
         if stage != sb.Stage.TRAIN:
             return loss
+        loss = self._hp("task_weight", 1.0) * loss  # 0 = pure distillation (DiariZen stage 1)
         if getattr(self, "distill_value", None) is not None:
             loss = loss + self._hp("distill_weight", 1.0) * self.distill_value
         if self.pruning_enabled:

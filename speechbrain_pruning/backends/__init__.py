@@ -7,7 +7,9 @@ influence the output (ECAPA: in eval mode, see :mod:`.ecapa`).
 
 * :class:`MHFA`: multi-head factorized attentive pooling (Peng et al., 2022);
 * :class:`WeightedLayerECAPA`: weighted layer sum + SpeechBrain ECAPA-TDNN;
-* :class:`MarginScheduler`: linear warm-up of the AAM-softmax margin.
+* :class:`MarginScheduler`: linear warm-up of the AAM-softmax margin;
+* :class:`EENDHead`: Conformer powerset diarization head (frame-level
+  log-probabilities ``[B, T, C]`` instead of embeddings).
 """
 
 import pydoc
@@ -17,9 +19,10 @@ from .margin import MarginScheduler
 from .mhfa import MHFA
 from .aasist import SSLAASIST
 from .spoof_head import SpoofHead, bonafide_score
+from .eend import EENDHead
 
 __all__ = ["MHFA", "WeightedLayerECAPA", "MarginScheduler", "build_backend",
-           "SSLAASIST", "SpoofHead", "bonafide_score"]
+           "SSLAASIST", "SpoofHead", "bonafide_score", "EENDHead"]
 
 
 def build_backend(class_path, kwargs):

@@ -1,0 +1,211 @@
+"""End-to-end neural diarization (EEND) head with powerset outputs.
+
+DiariZen-style local diarization back-end on the stacked hidden states of
+WavLM:
+
+* learned layer combination of ``hidden [L+1, B, T, D]`` -> ``[B, T, D]``
+  (``"linear"``: unnormalised ``Linear(L+1, 1, bias=False)`` as in DiariZen;
+  ``"softmax"``: softmax-normalised weights, initialised uniform);
+* ``Linear(D, hidden)`` -> ``LayerNorm``;
+* :class:`torchaudio.models.Conformer` blocks, padded keys masked in
+  self-attention;
+* ``Linear(hidden, C)`` -> ``log_softmax`` over the ``C`` powerset classes
+  (see :class:`speechbrain_pruning.powerset.Powerset`).
+
+Padding.  torchaudio's Conformer only masks padding in self-attention: its
+depthwise convolution (kernel ``kernel_size``, "same" padding) reads the
+neighbouring padded frames, so the last ``kernel_size // 2`` valid frames of a
+padded item depend on whatever lies in the padding (checked in
+``tests/test_eend.py``).  With ``mask_conv_padding=True`` (default) a forward
+pre-hook on every depthwise convolution zeroes the padded frames of its input,
+and the projected features of padded frames are zeroed before the first block.
+In eval mode the outputs of valid frames then do not depend on padding at all
+(a padded item gives the same valid outputs as the item alone).  In training
+mode the BatchNorm of the convolution module still pools batch statistics over
+padded frames, so padding has a (small) influence during training only.
+
+The blocks of the :class:`~torchaudio.models.Conformer` are called one by one
+with our own key-padding mask rather than through ``Conformer.forward``, whose
+mask has ``max(lengths)`` columns and so breaks when every item of the batch
+is shorter than the padded length ``T``.
+
+Authors
+ * speechbrain_pruning contributors
+"""
+
+import torch
+from torch import nn
+from torchaudio.models import Conformer
+
+from speechbrain_pruning.backends.mhfa import valid_frame_counts
+from speechbrain_pruning.powerset import Powerset
+
+__all__ = ["EENDHead"]
+
+
+class EENDHead(nn.Module):
+    """Conformer powerset diarization head over all WavLM layers.
+
+    Arguments
+    ---------
+    num_layers : int
+        Number of stacked hidden states ``L + 1`` (13 for WavLM Base/Base+).
+    feat_dim : int
+        Hidden size ``D`` of the encoder (768 for WavLM Base+).
+    hidden : int
+        Model dimension of the Conformer.
+    conformer_layers : int
+        Number of Conformer blocks.
+    heads : int
+        Self-attention heads per block.
+    ffn_dim : int
+        Hidden size of the Conformer feed-forward modules.
+    kernel_size : int
+        Depthwise convolution kernel size (odd).
+    dropout : float
+        Dropout probability inside the Conformer.
+    max_speakers : int
+        Number ``K`` of local speakers.
+    max_per_frame : int
+        Maximum number of overlapping speakers encoded by a powerset class.
+    weighted_sum : str
+        ``"linear"`` (unnormalised ``Linear(L+1, 1, bias=False)`` with
+        PyTorch's default init, as in DiariZen) or ``"softmax"``
+        (softmax-normalised weights, initialised uniform).
+    mask_conv_padding : bool
+        Zero padded frames before every depthwise convolution (see module
+        docstring); ``False`` = plain torchaudio behaviour.
+
+    Example
+    -------
+    >>> head = EENDHead(num_layers=3, feat_dim=16, hidden=8, conformer_layers=1,
+    ...                 heads=2, ffn_dim=16, kernel_size=3).eval()
+    >>> hidden = torch.randn(3, 2, 20, 16)  # [L+1, B, T, D]
+    >>> log_probs = head(hidden, torch.tensor([1.0, 0.6]))
+    >>> log_probs.shape  # 11 classes for K=4 speakers, <= 2 at a time
+    torch.Size([2, 20, 11])
+    >>> head.powerset.to_multilabel(log_probs).shape
+    torch.Size([2, 20, 4])
+
+    With the DiariZen sizes (WavLM Base+: 13 layers of 768; hidden 256, 4
+    blocks, ffn 1024, 4 heads, kernel 31) the head has 6.29 M parameters
+    (6.09 M of them in the Conformer):
+
+    >>> sum(p.numel() for p in EENDHead(13, 768).parameters())
+    6291992
+    """
+
+    def __init__(
+        self,
+        num_layers,
+        feat_dim,
+        hidden=256,
+        conformer_layers=4,
+        heads=4,
+        ffn_dim=1024,
+        kernel_size=31,
+        dropout=0.1,
+        max_speakers=4,
+        max_per_frame=2,
+        weighted_sum="linear",
+        mask_conv_padding=True,
+    ):
+        super().__init__()
+        self.num_layers = int(num_layers)
+        self.feat_dim = int(feat_dim)
+        self.hidden = int(hidden)
+        self.weighted_sum = str(weighted_sum)
+        self.mask_conv_padding = bool(mask_conv_padding)
+        if self.weighted_sum == "linear":
+            self.layer_weights = nn.Linear(self.num_layers, 1, bias=False)
+        elif self.weighted_sum == "softmax":
+            self.layer_weights = nn.Parameter(torch.zeros(self.num_layers))
+        else:
+            raise ValueError(f"weighted_sum must be 'linear' or 'softmax', got {weighted_sum!r}")
+
+        self.powerset = Powerset(max_speakers=max_speakers, max_per_frame=max_per_frame)
+        self.proj = nn.Linear(self.feat_dim, self.hidden)
+        self.norm = nn.LayerNorm(self.hidden)
+        self.conformer = Conformer(
+            input_dim=self.hidden,
+            num_heads=int(heads),
+            ffn_dim=int(ffn_dim),
+            num_layers=int(conformer_layers),
+            depthwise_conv_kernel_size=int(kernel_size),
+            dropout=float(dropout),
+        )
+        self.classifier = nn.Linear(self.hidden, self.powerset.num_classes)
+
+        self._valid = None  # [B, T] mask of the current forward, read by the hooks
+        for layer in self.conformer.conformer_layers:
+            depthwise = layer.conv_module.sequential[2]
+            depthwise.register_forward_pre_hook(self._mask_conv_input)
+
+    def _mask_conv_input(self, module, args):
+        """Forward pre-hook: zero padded frames of a depthwise conv input ``[B, C, T]``."""
+        if self._valid is None or not self.mask_conv_padding:
+            return None
+        (x,) = args
+        return (x.masked_fill(~self._valid.unsqueeze(1), 0.0),)
+
+    def combined_layers(self, hidden):
+        """Learned combination of the stacked hidden states.
+
+        Arguments
+        ---------
+        hidden : torch.Tensor
+            Stacked hidden states, shape ``[L+1, B, T, D]``.
+
+        Returns
+        -------
+        torch.Tensor
+            Combined features, shape ``[B, T, D]``.
+        """
+        if self.weighted_sum == "linear":
+            weights = self.layer_weights.weight[0]
+        else:
+            weights = torch.softmax(self.layer_weights, dim=-1)
+        return torch.einsum("lbtd,l->btd", hidden, weights.to(hidden.dtype))
+
+    def forward(self, hidden, lengths=None):
+        """Compute frame-level powerset log-probabilities.
+
+        Arguments
+        ---------
+        hidden : torch.Tensor
+            Stacked hidden states, shape ``[L+1, B, T, D]``.
+        lengths : torch.Tensor, optional
+            SpeechBrain relative lengths in (0, 1], shape ``[B]``; ``None`` =
+            no padding.
+
+        Returns
+        -------
+        torch.Tensor
+            Log-probabilities, shape ``[B, T, C]`` (padded frames get finite
+            values that should be ignored).
+        """
+        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers or hidden.shape[-1] != self.feat_dim:
+            raise ValueError(
+                f"EENDHead expects hidden states [{self.num_layers}, B, T, {self.feat_dim}], "
+                f"got {tuple(hidden.shape)}"
+            )
+        _, batch, frames, _ = hidden.shape
+        if lengths is None:
+            counts = torch.full((batch,), frames, dtype=torch.long, device=hidden.device)
+        else:
+            counts = valid_frame_counts(torch.as_tensor(lengths, device=hidden.device), frames)
+        valid = torch.arange(frames, device=hidden.device).unsqueeze(0) < counts.unsqueeze(1)
+
+        x = self.norm(self.proj(self.combined_layers(hidden)))  # [B, T, H]
+        if self.mask_conv_padding:
+            x = x.masked_fill(~valid.unsqueeze(-1), 0.0)  # also removes NaN/inf padding
+        padding_mask = ~valid  # True = padded key
+        self._valid = valid
+        try:
+            x = x.transpose(0, 1)  # [T, B, H], as the torchaudio layers expect
+            for layer in self.conformer.conformer_layers:
+                x = layer(x, padding_mask)
+            x = x.transpose(0, 1)
+        finally:
+            self._valid = None
+        return torch.log_softmax(self.classifier(x), dim=-1)

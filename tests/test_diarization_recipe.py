@@ -1,0 +1,142 @@
+"""Diarization recipe: the three pruning modes, export, PrunedDiarizer, CLI, resume."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechbrain_pruning.diarization.cli import main as cli_main
+from speechbrain_pruning.diarization.rttm import read_rttm
+from speechbrain_pruning.inference import PrunedDiarizer
+from speechbrain_pruning.synthetic_meeting import make_meeting_corpus
+
+from conftest import make_hf_wavlm
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "AMI" / "Diarization"
+
+
+@pytest.fixture(scope="module")
+def ami_train():
+    spec = importlib.util.spec_from_file_location("ami_diar_train", RECIPE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus_and_wavlm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diar")
+    make_meeting_corpus(root / "ami", layout="ami", splits={"train": 3, "dev": 1, "test": 1},
+                        duration=20.0, progress=False)
+    make_hf_wavlm(root / "wavlm")
+    return root / "ami", root / "wavlm"
+
+
+def recipe_args(corpus, wavlm, out, *extra):
+    return [str(RECIPE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={corpus}",
+            f"--wavlm_source={wavlm}", f"--output_folder={out}", "--hidden_size=32",
+            "--num_hidden_states=4", "--batch_size=4", "--distill_loss={student_layers: [0, 2]}",
+            *extra]
+
+
+MODES = {
+    "finetune": ['--prune_units=""'],
+    "insitu": [],
+    "distill": ["--teacher_source={wavlm}", "--task_weight=0.0"],
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_each_pruning_mode_trains_exports_and_scores(mode, ami_train, corpus_and_wavlm, tmp_path):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / mode
+    extra = [arg.format(wavlm=wavlm) for arg in MODES[mode]]
+    results = ami_train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=1", *extra))
+    for name in ("hyperparams.yaml", "wavlm/config.json", "eend.ckpt", "pruning_report.png",
+                 "README.md"):
+        assert (out / "exported" / name).is_file(), name
+    for collar in (0.0, 0.25):
+        assert results["exported"][collar]["der %"] == pytest.approx(
+            results["gated"][collar]["der %"], abs=1e-6)  # physical pruning changes nothing
+        assert (out / "eval_gated" / f"der_collar{collar:g}.csv").is_file()
+    assert list((out / "eval_gated" / "rttm").glob("*.rttm"))
+    if mode == "finetune":
+        assert results["params"] == results["reference_params"]
+    else:
+        assert results["params"] <= results["reference_params"]
+    log = (out / "train_log.txt").read_text()
+    assert ("distill" in log) == (mode == "distill")
+
+
+@pytest.fixture(scope="module")
+def exported_model(ami_train, corpus_and_wavlm, tmp_path_factory):
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path_factory.mktemp("diar_model") / "exp"
+    ami_train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=1"))
+    return out / "exported"
+
+
+def test_pruned_diarizer_files_and_bad_audio(exported_model, corpus_and_wavlm, tmp_path):
+    corpus, _ = corpus_and_wavlm
+    model = PrunedDiarizer.from_hparams(source=exported_model, savedir=exported_model)
+    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
+    annotation = model.diarize_file(meeting, num_speakers=2)
+    assert annotation.uri == meeting.stem and len(annotation.labels()) == 2
+    model.write_rttm(annotation, tmp_path / "out.rttm")
+    again = read_rttm(tmp_path / "out.rttm")[meeting.stem]
+    assert abs(again.get_timeline().duration() - annotation.get_timeline().duration()) < 0.01
+    # silence only: empty annotation; shorter than a window: handled
+    sf.write(tmp_path / "silence.wav", np.zeros(5 * 16000), 16000)
+    assert len(model.diarize_file(tmp_path / "silence.wav")) == 0
+    audio, rate = sf.read(meeting)
+    sf.write(tmp_path / "short.wav", audio[: rate], rate)
+    assert model.diarize_file(tmp_path / "short.wav").uri == "short"
+
+
+def test_cli_folder_with_spaces_and_accents(exported_model, corpus_and_wavlm, tmp_path):
+    corpus, _ = corpus_and_wavlm
+    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
+    folder = tmp_path / "réunions du lundi"
+    folder.mkdir()
+    shutil.copy(meeting, folder / "réunion équipe 1.wav")
+    written = cli_main([str(exported_model), str(folder), "--output", str(tmp_path / "rttm"),
+                        "--max-speakers", "3"])
+    assert [p.name for p in written] == ["réunion équipe 1.rttm"]
+    uri, annotation = next(iter(read_rttm(written[0]).items()))
+    assert uri == "réunion_équipe_1" and 1 <= len(annotation.labels()) <= 3
+
+
+def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkeypatch):
+    from speechbrain_pruning.diarization.training import DiarizationBrain
+
+    corpus, wavlm = corpus_and_wavlm
+    args = recipe_args(corpus, wavlm, tmp_path / "exp", "--number_of_epochs=2",
+                       "--ckpt_interval_steps=2")
+    original = DiarizationBrain.on_fit_batch_end
+
+    def crash(self, *a):
+        original(self, *a)
+        if self.optimizer_step == 3:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(DiarizationBrain, "on_fit_batch_end", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ami_train.main(args)
+    seen = []
+
+    def record(self, *a):
+        original(self, *a)
+        seen.append(int(self.hparams.sparsity_controller.step_count))
+
+    monkeypatch.setattr(DiarizationBrain, "on_fit_batch_end", record)
+    results = ami_train.main(args)
+    assert seen[0] == 3  # resumed after the step-2 checkpoint
+    chunks = sum(1 for _ in open(tmp_path / "exp" / "save" / "train_chunks.csv")) - 1
+    steps_per_epoch = chunks // 4  # drop_last
+    assert seen[-1] == 2 * steps_per_epoch
+    assert json.loads((tmp_path / "exp" / "results.json").read_text())["params"] == results["params"]
