@@ -64,7 +64,8 @@ def single(args):
         wavlm = PrunableWavLM.from_pretrained(folder / "base_plus")
     eend = EENDHead(num_layers=13, feat_dim=768)
     wavlm.eval(), eend.eval()
-    params = dict(window=args.window, step=args.step, batch_size=4, embedding_layer=6)
+    params = dict(window=args.window, step=args.step, batch_size=args.batch_size,
+                  embedding_batch_size=args.batch_size, embedding_layer=6)
     diarize = build_diarizer(wavlm, eend, None, params)
     path = Path(args.single[1])
     duration = sf.info(str(path)).duration
@@ -85,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--window", type=float, default=8.0)
     parser.add_argument("--step", type=float, default=8.0)
+    parser.add_argument("--batch-size", type=int, default=4, help="windows / crops per batch")
     parser.add_argument("--max-unpruned-minutes", type=float, default=None,
                         help="skip the unpruned model on longer files (CPU time)")
     parser.add_argument("--single", nargs=2, metavar=("MODEL", "WAV"))
@@ -106,7 +108,8 @@ def main(argv=None):
                     continue
                 cmd = [sys.executable, __file__, "--single", model, str(paths[minutes]),
                        "--workdir", str(tmp), "--threads", str(args.threads),
-                       "--window", str(args.window), "--step", str(args.step)]
+                       "--window", str(args.window), "--step", str(args.step),
+                       "--batch-size", str(args.batch_size)]
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 row = json.loads(out.strip().splitlines()[-1])
                 row["minutes"] = minutes
@@ -116,6 +119,7 @@ def main(argv=None):
     result = {"command": " ".join(["python benchmarks/diarization_speed.py"]
                                   + (sys.argv[1:] if argv is None else list(argv))),
               "threads": args.threads, "window": args.window, "step": args.step,
+              "batch_size": args.batch_size,
               "torch": torch.__version__, "rows": rows}
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -203,7 +203,7 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
         return ((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu()
 
     keys = ("window", "step", "batch_size", "onset", "min_duration_on", "min_duration_off",
-            "min_embedding_seconds", "clustering_threshold")
+            "min_embedding_seconds", "clustering_threshold", "embedding_batch_size")
     pipeline = SlidingWindowDiarizer(segment, embed, **{k: params[k] for k in keys if k in params})
 
     def diarize(audio, uri=None, num_speakers=None, min_speakers=None, max_speakers=None):
@@ -242,9 +242,18 @@ class PrunedDiarizer(_PrunedInterface):
 
     def diarize_file(self, path, num_speakers=None, min_speakers=None, max_speakers=None,
                      uri=None):
-        """``pyannote.core.Annotation`` of one audio file (uri = file stem by default)."""
-        wav = self.load_file(path)
-        return self._pipeline()(wav, uri=uri or Path(path).stem, num_speakers=num_speakers,
+        """``pyannote.core.Annotation`` of one audio file (uri = file stem by default).
+
+        16 kHz files are streamed block by block (memory does not grow with the
+        recording beyond per-frame outputs; channels are averaged); other rates
+        are loaded and resampled first (first channel).
+        """
+        try:
+            rate = sf.info(str(path)).samplerate
+        except Exception as err:
+            raise RuntimeError(f"Cannot read audio file {path}: {err}") from err
+        audio = str(path) if rate == self.hparams.sample_rate else self.load_file(path)
+        return self._pipeline()(audio, uri=uri or Path(path).stem, num_speakers=num_speakers,
                                 min_speakers=min_speakers, max_speakers=max_speakers)
 
     @staticmethod
