@@ -140,3 +140,26 @@ def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkey
     steps_per_epoch = chunks // 4  # drop_last
     assert seen[-1] == 2 * steps_per_epoch
     assert json.loads((tmp_path / "exp" / "results.json").read_text())["params"] == results["params"]
+
+
+def test_external_speaker_embedding_folder(exported_model, corpus_and_wavlm, tmp_path):
+    """``embedding_source``: an exported PrunedSpeakerRecognition folder embeds the speakers."""
+    from speechbrain_pruning import PrunableWavLM
+    from speechbrain_pruning.backends import MHFA
+    from speechbrain_pruning.export import export_model
+    from speechbrain_pruning.inference import PrunedSpeakerRecognition
+
+    corpus, wavlm = corpus_and_wavlm
+    kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
+              "embed_dim": 16}
+    export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(wavlm), {"backend": MHFA(**kwargs)},
+                 {"backend": ("speechbrain_pruning.backends.MHFA", kwargs)},
+                 "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
+    model = PrunedDiarizer.from_hparams(source=exported_model,
+                                        overrides={"embedding_source": str(tmp_path / "sv")})
+    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
+    annotation = model.diarize_file(meeting, num_speakers=2)
+    assert len(annotation.labels()) == 2
+    assert model.hparams.embedding_source == str(tmp_path / "sv")
+    assert isinstance(PrunedSpeakerRecognition.from_hparams(source=tmp_path / "sv"),
+                      PrunedSpeakerRecognition)
