@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mhfa import GradMultiply, valid_frame_counts
+from .mhfa import prepare_hidden, valid_frame_counts
 
 __all__ = ["SSLAASIST"]
 
@@ -563,13 +563,8 @@ class SSLAASIST(nn.Module):
             ``[max|T|, mean T, max|S|, mean S, master]``, shape
             ``[B, 5 * gat_dims[1]]``.
         """
-        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers:
-            raise ValueError(
-                f"SSLAASIST expects hidden states [{self.num_layers}, B, T, {self.feat_dim}], "
-                f"got {tuple(hidden.shape)}"
-            )
-        if self.feature_grad_mult != 1.0:
-            hidden = GradMultiply.apply(hidden, self.feature_grad_mult)
+        hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
+                                self.feature_grad_mult, "SSLAASIST")
         counts = None
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=hidden.device)

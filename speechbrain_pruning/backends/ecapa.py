@@ -34,7 +34,7 @@ from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.nnet.CNN import Conv1d as SBConv1d
 from torch import nn
 
-from .mhfa import GradMultiply, valid_frame_counts
+from .mhfa import prepare_hidden, valid_frame_counts
 
 __all__ = ["WeightedLayerECAPA"]
 
@@ -172,13 +172,8 @@ class WeightedLayerECAPA(nn.Module):
         torch.Tensor
             Embeddings, shape ``[B, lin_neurons]``.
         """
-        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers:
-            raise ValueError(
-                f"WeightedLayerECAPA expects hidden states [{self.num_layers}, B, T, "
-                f"{self.feat_dim}], got {tuple(hidden.shape)}"
-            )
-        if self.feature_grad_mult != 1.0:
-            hidden = GradMultiply.apply(hidden, self.feature_grad_mult)
+        hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
+                                self.feature_grad_mult, "WeightedLayerECAPA")
         weights = self.normalized_layer_weights().to(hidden.dtype)
         x = self.norm(torch.einsum("lbtd,l->btd", hidden, weights))  # [B, T, D]
 

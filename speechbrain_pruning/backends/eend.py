@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torchaudio.models import Conformer
 
-from speechbrain_pruning.backends.mhfa import valid_frame_counts
+from speechbrain_pruning.backends.mhfa import prepare_hidden, valid_frame_counts
 from speechbrain_pruning.powerset import Powerset
 
 __all__ = ["EENDHead"]
@@ -184,11 +184,7 @@ class EENDHead(nn.Module):
             Log-probabilities, shape ``[B, T, C]`` (padded frames get finite
             values that should be ignored).
         """
-        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers or hidden.shape[-1] != self.feat_dim:
-            raise ValueError(
-                f"EENDHead expects hidden states [{self.num_layers}, B, T, {self.feat_dim}], "
-                f"got {tuple(hidden.shape)}"
-            )
+        hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim, 1.0, "EENDHead")
         _, batch, frames, _ = hidden.shape
         if lengths is None:
             counts = torch.full((batch,), frames, dtype=torch.long, device=hidden.device)

@@ -24,6 +24,22 @@ from torch import nn
 __all__ = ["MHFA", "GradMultiply", "valid_frame_counts"]
 
 
+def prepare_hidden(hidden, num_layers, feat_dim, feature_grad_mult, name):
+    """Check ``hidden [L+1, B, T, D]`` against a back-end's sizes; scale its gradient.
+
+    Raises ``ValueError`` naming the back-end, the expected and the actual
+    shape; applies :class:`GradMultiply` when ``feature_grad_mult != 1``.
+    """
+    if hidden.dim() != 4 or hidden.shape[0] != num_layers or hidden.shape[-1] != feat_dim:
+        raise ValueError(
+            f"{name} expects hidden states [{num_layers}, B, T, {feat_dim}], "
+            f"got {tuple(hidden.shape)}"
+        )
+    if feature_grad_mult != 1.0:
+        hidden = GradMultiply.apply(hidden, feature_grad_mult)
+    return hidden
+
+
 class GradMultiply(torch.autograd.Function):
     """Identity in the forward pass, gradient multiplied by ``scale`` backwards.
 
@@ -167,13 +183,8 @@ class MHFA(nn.Module):
         torch.Tensor
             Embeddings, shape ``[B, embed_dim]``.
         """
-        if hidden.dim() != 4 or hidden.shape[0] != self.num_layers:
-            raise ValueError(
-                f"MHFA expects hidden states [{self.num_layers}, B, T, {self.feat_dim}], "
-                f"got {tuple(hidden.shape)}"
-            )
-        if self.feature_grad_mult != 1.0:
-            hidden = GradMultiply.apply(hidden, self.feature_grad_mult)
+        hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
+                                self.feature_grad_mult, "MHFA")
         num_frames = hidden.shape[2]
         mask = _frame_mask(lengths, num_frames, hidden.device)  # [B, T]
 
