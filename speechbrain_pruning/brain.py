@@ -185,9 +185,14 @@ class PruningBrain(sb.Brain):
             with torch.no_grad():
                 target = self.hparams.teacher(wavs, wav_lens)
             self.distill_value, self.distill_details = self.hparams.distill_loss(
-                hidden, target, wav_lens
+                hidden, target, self.frame_lens(wav_lens, wavs)
             )
         return hidden
+
+    def frame_lens(self, wav_lens, wavs):
+        """Frame-axis relative lengths of ``wavs [B, S]`` (see
+        :meth:`PrunableWavLM.frame_relative_lengths`); pass these to back-ends."""
+        return self.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
 
     def task_loss(self, predictions, batch, stage):
         """The task's loss (implemented by the recipe)."""

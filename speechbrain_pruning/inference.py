@@ -100,7 +100,8 @@ class PrunedSpeakerRecognition(_PrunedInterface):
         wav_lens = wav_lens.to(self.device)
         with torch.no_grad():
             hidden = self.mods.wavlm(wavs, wav_lens)
-            emb = self.mods.backend(hidden, wav_lens)
+            emb = self.mods.backend(hidden, self.mods.wavlm.frame_relative_lengths(
+                wav_lens, wavs.shape[-1]))
         if emb.dim() == 2:
             emb = emb.unsqueeze(1)
         return F.normalize(emb, dim=-1) if normalize else emb
@@ -152,7 +153,8 @@ class PrunedSpoofDetector(_PrunedInterface):
         wav_lens = wav_lens.to(self.device)
         with torch.no_grad():
             hidden = self.mods.wavlm(wavs, wav_lens)
-            logits = self.mods.classifier(self.mods.backend(hidden, wav_lens))
+            frame_lens = self.mods.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
+            logits = self.mods.classifier(self.mods.backend(hidden, frame_lens))
         return bonafide_score(logits)
 
     def score_file(self, path):
@@ -198,7 +200,8 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
         if embedder is not None:
             return embedder.encode_batch(wavs, wav_lens).reshape(wavs.shape[0], -1).cpu()
         hidden = wavlm(wavs, wav_lens)[layer]
-        frames = torch.round(wav_lens * hidden.shape[1]).clamp(min=1).long()
+        frame_lens = wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
+        frames = torch.round(frame_lens * hidden.shape[1]).clamp(min=1).long()
         mask = (torch.arange(hidden.shape[1], device=device)[None] < frames[:, None]).float()
         return ((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu()
 

@@ -40,7 +40,7 @@ class DiarizationBrain(PruningBrain):
 
     def log_probs(self, wavs, wav_lens, stage=sb.Stage.TEST):
         hidden = self.encode(wavs, wav_lens, stage)
-        return self.modules.eend(hidden, wav_lens)
+        return self.modules.eend(hidden, self.frame_lens(wav_lens, wavs))
 
     def compute_forward(self, batch, stage):
         wavs, lens = batch.sig

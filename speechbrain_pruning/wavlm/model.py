@@ -215,6 +215,30 @@ class PrunableWavLM(nn.Module):
         """Valid frames for ``num_samples`` valid samples (int or tensor)."""
         return self.config.num_frames(num_samples)
 
+    def frame_relative_lengths(self, wav_lens, num_samples):
+        """Relative lengths on the frame axis for sample-axis relative ``wav_lens``.
+
+        Back-ends count ``round(length * T)`` valid frames (SpeechBrain's
+        convention); passing them these lengths makes that count equal to the
+        frames the conv front-end really computed from the valid samples, so a
+        padded batch gives each utterance exactly its unpadded result.
+
+        Example
+        -------
+        >>> from speechbrain_pruning.wavlm.config import WavLMConfig
+        >>> model = PrunableWavLM(WavLMConfig(num_layers=1, hidden_size=32, num_heads=2,
+        ...                                   intermediate_size=8, pos_conv_groups=2))
+        >>> rel = model.frame_relative_lengths(torch.tensor([1.0, 0.6]), 16000)
+        >>> torch.round(rel * model.frame_lengths(16000)).long().tolist()
+        [49, 29]
+        """
+        if wav_lens is None:
+            return None
+        samples = torch.round(wav_lens * num_samples).long().clamp(max=num_samples)
+        total = self.frame_lengths(num_samples)
+        frames = self.frame_lengths(samples).clamp(min=1, max=total)
+        return frames.to(wav_lens.dtype) / total
+
     # ------------------------------------------------------------- complexity
     def expected_num_params(self):
         """Expected encoder parameters (float64 tensor, differentiable in the gates).

@@ -42,7 +42,7 @@ class SpoofBrain(PruningBrain):
 
     def logits(self, wavs, wav_lens, stage=sb.Stage.TEST):
         hidden = self.encode(wavs, wav_lens, stage)
-        return self.modules.classifier(self.modules.backend(hidden, wav_lens))
+        return self.modules.classifier(self.modules.backend(hidden, self.frame_lens(wav_lens, wavs)))
 
     def compute_forward(self, batch, stage):
         wavs, lens = batch.sig

@@ -41,7 +41,7 @@ class SpeakerBrain(PruningBrain):
 
     def embed(self, wavs, wav_lens, stage=sb.Stage.TEST):
         hidden = self.encode(wavs, wav_lens, stage)
-        return self.modules.backend(hidden, wav_lens)
+        return self.modules.backend(hidden, self.frame_lens(wav_lens, wavs))
 
     def compute_forward(self, batch, stage):
         wavs, lens = batch.sig
