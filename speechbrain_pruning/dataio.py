@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-__all__ = ["read_segment"]
+__all__ = ["read_segment", "valid_frame_counts"]
 
 SAMPLE_RATE = 16000
 
@@ -45,3 +45,30 @@ def read_segment(wav, num_samples, random_offset, utt_id="?", start=0, stop=None
     if sig.shape[0] < num_samples:
         sig = sig.repeat(num_samples // sig.shape[0] + 1)[:num_samples]
     return sig
+
+
+def valid_frame_counts(lengths, num_frames):
+    """Number of valid frames per utterance (SpeechBrain convention).
+
+    Utterance ``b`` has ``round(lengths[b] * num_frames)`` valid frames,
+    clamped to ``[1, num_frames]``.
+
+    Arguments
+    ---------
+    lengths : torch.Tensor
+        Relative lengths in (0, 1], shape ``[B]``.
+    num_frames : int
+        Padded number of frames ``T``.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer counts, shape ``[B]`` (long).
+
+    Example
+    -------
+    >>> valid_frame_counts(torch.tensor([1.0, 0.5, 0.01]), 4)
+    tensor([4, 2, 1])
+    """
+    counts = torch.round(lengths.float() * num_frames).long()
+    return counts.clamp(min=1, max=num_frames)

@@ -11,6 +11,8 @@ Authors
 import torch
 import torch.nn.functional as F
 
+from .dataio import valid_frame_counts
+
 COS_TYPES = ("raw", "log_sig")
 
 
@@ -39,8 +41,7 @@ def valid_frame_mask(lengths, num_frames):
     tensor([[ True,  True,  True,  True],
             [ True,  True, False, False]])
     """
-    counts = torch.round(lengths.float() * num_frames).long()
-    counts = counts.clamp(min=1, max=num_frames)
+    counts = valid_frame_counts(lengths, num_frames)
     frames = torch.arange(num_frames, device=lengths.device)
     return frames.unsqueeze(0) < counts.unsqueeze(1)
 

@@ -21,6 +21,8 @@ Authors
 import torch
 from torch import nn
 
+from ..dataio import valid_frame_counts
+
 __all__ = ["MHFA", "GradMultiply", "valid_frame_counts"]
 
 
@@ -64,33 +66,6 @@ class GradMultiply(torch.autograd.Function):
     def backward(ctx, grad):
         """Scale the incoming gradient; ``scale`` itself gets no gradient."""
         return grad * ctx.scale, None
-
-
-def valid_frame_counts(lengths, num_frames):
-    """Number of valid frames per utterance (SpeechBrain convention).
-
-    Utterance ``b`` has ``round(lengths[b] * num_frames)`` valid frames,
-    clamped to ``[1, num_frames]``.
-
-    Arguments
-    ---------
-    lengths : torch.Tensor
-        Relative lengths in (0, 1], shape ``[B]``.
-    num_frames : int
-        Padded number of frames ``T``.
-
-    Returns
-    -------
-    torch.Tensor
-        Integer counts, shape ``[B]`` (long).
-
-    Example
-    -------
-    >>> valid_frame_counts(torch.tensor([1.0, 0.5, 0.01]), 4)
-    tensor([4, 2, 1])
-    """
-    counts = torch.round(lengths.float() * num_frames).long()
-    return counts.clamp(min=1, max=num_frames)
 
 
 def _frame_mask(lengths, num_frames, device):
