@@ -12,23 +12,34 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["speechbrain_pruning", "speechbrain_pruning.*"]),
     python_requires=">=3.10",
+    # Exact pins: `pip install -e .` in a brand-new virtual environment resolves to
+    # this set, which CI (.ci/run) installs afresh and tests on every run.
+    #
+    # torch / torchaudio: torchaudio's compiled library only loads with the torch it
+    # was built against. torchaudio 2.11.0 (declares no torch requirement) is built for
+    # torch 2.11.0, and both wheels are CUDA 13.0 builds (2.11.0+cu130), so GPU users
+    # get a matched pair. torchaudio 2.11.1 (the newest) fails to load with torch
+    # 2.11.0 (undefined symbol torch_exception_get_what_without_backtrace); it imports
+    # with torch 2.14.1, but as a CUDA 13.2 build beside torch's CUDA 13.0, which no
+    # GPU run has checked. So: the newest pair built for the same CUDA version.
     install_requires=[
-        "torch==2.11.*",
-        "torchaudio==2.11.*",
-        "speechbrain>=1.1,<1.2",
-        "transformers>=5",
-        "hyperpyyaml",
-        "numpy",
-        "pandas",
-        "scipy",
-        "safetensors",
-        "soundfile",
-        "tqdm",
-        "matplotlib",
-        "pyannote.core",
-        "pyannote.metrics",
+        "torch==2.11.0",
+        "torchaudio==2.11.0",
+        "speechbrain==1.1.2",
+        "transformers==5.24.0",
+        "huggingface_hub==2.4.0",
+        "hyperpyyaml==1.2.3",
+        "numpy==2.4.6",
+        "pandas==3.1.1",
+        "scipy==1.17.1",
+        "safetensors==0.8.0",
+        "soundfile==0.14.0",
+        "tqdm==4.70.1",
+        "matplotlib==3.11.2",
+        "pyannote.core==6.1.0",
+        "pyannote.metrics==4.2.0",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest==9.2.0", "pytest-timeout==2.4.0"]},
     entry_points={
         "console_scripts": [
             "speechbrain-pruning-diarize=speechbrain_pruning.diarization.cli:main",

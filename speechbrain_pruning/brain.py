@@ -16,7 +16,16 @@ rest of ``modules`` (``backend_opt_class`` / ``backend_lr_scheduler``), and
 one ``reg_opt_class`` optimizer with two groups, gates (``gate_lr``) and
 Lagrange multipliers (``lambda_lr``, gradient ascent through the controller).
 Gradients of the model (WavLM, gates, back-end) are clipped together to
-``max_grad_norm``; the multipliers are not clipped. Everything needed to resume
+``max_grad_norm``; the multipliers are not clipped. LR schedulers and the
+sparsity schedule advance only on steps where their optimizer really stepped:
+not while WavLM is frozen (``wavlm_frozen_steps``), not on a step that the fp16
+``GradScaler`` skipped (inf/NaN gradients).
+
+Under DDP (``torchrun``), the distillation loss is registered as
+``modules.distill_loss`` when it has parameters (layer projections), so DDP
+synchronises their gradients like any back-end's; and each rank re-seeds its
+random generators with :func:`rank_seed` (``seed + rank``) so that every rank
+samples its own gate noise. Everything needed to resume
 (modules with gates, optimizers, schedulers, controller, epoch and step
 counters) is registered with the checkpointer.
 
@@ -35,16 +44,28 @@ import logging
 import speechbrain as sb
 import torch
 
+from .nn import unwrap_module
 from .sparsity import GATE_PARAM_SUFFIX
 
-__all__ = ["PruningBrain"]
+__all__ = ["PruningBrain", "rank_seed"]
 
 logger = logging.getLogger(__name__)
 
 
-def _unwrap(module):
-    """The module inside a DDP / DataParallel wrapper."""
-    return module.module if hasattr(module, "module") else module
+def rank_seed(base_seed, rank):
+    """The random seed of DDP rank ``rank``: ``base_seed + rank``.
+
+    Every rank samples its own hard-concrete gate noise, dropout masks and
+    augmentations (as independent replicas of a larger batch would), while a
+    run stays reproducible for a given seed and world size. Rank 0 keeps the
+    seed of a single-process run.
+
+    Example
+    -------
+    >>> rank_seed(1986, 0), rank_seed(1986, 3)
+    (1986, 1989)
+    """
+    return int(base_seed) + int(rank)
 
 
 class PruningBrain(sb.Brain):
@@ -85,7 +106,7 @@ class PruningBrain(sb.Brain):
     @property
     def wavlm(self):
         """The (unwrapped) student ``PrunableWavLM``."""
-        return _unwrap(self.modules.wavlm)
+        return unwrap_module(self.modules.wavlm)
 
     @property
     def controller(self):
@@ -113,9 +134,14 @@ class PruningBrain(sb.Brain):
         if distill is not None:
             distill.to(self.device)
             has_state = any(True for _ in distill.parameters())  # projections only
+            if has_state and "distill_loss" not in self.modules:
+                # a module of the Brain: DDP-wrapped (gradients synchronised) with the rest
+                self.modules["distill_loss"] = distill
             if has_state and self.checkpointer is not None \
                     and "distill_loss" not in self.checkpointer.recoverables:
                 self.checkpointer.add_recoverable("distill_loss", distill)
+        if self.distributed_launch:
+            self._seed_rank()
         for name in ("wavlm_lr_scheduler", "backend_lr_scheduler"):
             scheduler = self._hp(name)
             if scheduler is not None and self.checkpointer is not None \
@@ -129,18 +155,39 @@ class PruningBrain(sb.Brain):
             )
         super().on_fit_start()
 
+    def _seed_rank(self):
+        """Re-seed torch, numpy and random with :func:`rank_seed` (see the module doc).
+
+        ``SB_GLOBAL_SEED`` (SpeechBrain's sampler seed) is left alone: the data
+        partition across ranks must stay the same on every rank.
+        """
+        import random
+
+        import numpy as np
+
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        base = getattr(self, "_base_seed", None)
+        if base is None:
+            base = self._base_seed = torch.initial_seed()
+        self.noise_seed = rank_seed(base, rank)
+        torch.manual_seed(self.noise_seed)
+        np.random.seed(self.noise_seed % 2**32)
+        random.seed(self.noise_seed)
+        logger.info("DDP rank %d: random seed %d (gate noise, dropout and augmentation "
+                    "differ per rank)", rank, self.noise_seed)
+
     def init_optimizers(self):
         """WavLM, back-end and gate/multiplier optimizers (see module docstring)."""
         wavlm_main, gates = [], []
         for name, param in self.modules.wavlm.named_parameters():
             if param.requires_grad:
                 (gates if name.endswith(GATE_PARAM_SUFFIX) else wavlm_main).append(param)
+        # every other module: the back-end, and the distillation projections
+        # (registered as modules.distill_loss in on_fit_start)
         backend = [
             p for key, module in self.modules.items() if key != "wavlm"
             for p in module.parameters() if p.requires_grad
         ]
-        if self.distillation_enabled:
-            backend += [p for p in self.hparams.distill_loss.parameters() if p.requires_grad]
         self.optimizers_dict = {}
         if wavlm_main:
             self.optimizers_dict["wavlm"] = self.hparams.wavlm_opt_class(wavlm_main)
@@ -184,7 +231,9 @@ class PruningBrain(sb.Brain):
         if stage == sb.Stage.TRAIN and self.distillation_enabled:
             with torch.no_grad():
                 target = self.hparams.teacher(wavs, wav_lens)
-            self.distill_value, self.distill_details = self.hparams.distill_loss(
+            distill = self.modules["distill_loss"] if "distill_loss" in self.modules \
+                else self.hparams.distill_loss  # the DDP-wrapped one when it has parameters
+            self.distill_value, self.distill_details = distill(
                 hidden, target, self.frame_lens(wav_lens, wavs)
             )
         return hidden
@@ -233,7 +282,10 @@ class PruningBrain(sb.Brain):
             self.check_gradients()
         for opt in valid.values():
             self.scaler.step(opt)
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
         self.scaler.update()
+        # fp16: the scaler skipped this step (inf/NaN gradients) iff it lowered its scale
+        self.step_skipped = scale is not None and self.scaler.get_scale() < scale
         for opt in self.optimizers_dict.values():
             opt.zero_grad(set_to_none=True)
         self.optimizer_step += 1
@@ -242,13 +294,16 @@ class PruningBrain(sb.Brain):
         """Advance the controller and the LR schedulers; log every N steps."""
         if not should_step:
             return
-        if self.pruning_enabled and "reg" in getattr(self, "active_optimizers", ()):
-            # the warm-up only advances while the gates are trained
+        # Schedules advance only with real optimizer steps: not while an optimizer
+        # is frozen, not when the fp16 scaler skipped the step.
+        stepped = set() if getattr(self, "step_skipped", False) \
+            else set(getattr(self, "active_optimizers", ()))
+        if self.pruning_enabled and "reg" in stepped:
             self.controller.after_optimizer_step()
             self.controller.step()
         for name, key in (("wavlm_lr_scheduler", "wavlm"), ("backend_lr_scheduler", "backend")):
             scheduler = self._hp(name)
-            if scheduler is not None and key in self.optimizers_dict:
+            if scheduler is not None and key in stepped:
                 scheduler(self.optimizers_dict[key])
         interval = self._hp("log_interval", 0) or 0
         if interval and self.optimizer_step % interval == 0:

@@ -6,6 +6,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from .nn import check_finite_audio
+
 __all__ = ["read_segment", "valid_frame_counts"]
 
 SAMPLE_RATE = 16000
@@ -38,6 +40,7 @@ def read_segment(wav, num_samples, random_offset, utt_id="?", start=0, stop=None
     except Exception as err:
         raise RuntimeError(f"Cannot read {wav} (manifest row {utt_id}): {err}") from err
     sig = torch.from_numpy(data[:, 0].copy())
+    check_finite_audio(sig, source=f"{wav} (manifest row {utt_id})")
     if rate != SAMPLE_RATE:
         sig = torchaudio.functional.resample(sig, rate, SAMPLE_RATE)
     if sig.numel() == 0:

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-__all__ = ["export_model", "component_params", "plot_pruning_report"]
+from .nn import unwrap_module
+
+__all__ = ["export_model", "component_params", "plot_pruning_report", "load_state_dict_strict"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +145,10 @@ def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
         Output folder (created).
     wavlm : PrunableWavLM
         The trained encoder; gates are removed by :meth:`prune` (eval masks).
+        A DDP / DataParallel wrapper is taken off first.
     modules : dict
-        Other modules to ship, name -> ``nn.Module`` (saved as ``<name>.ckpt``).
+        Other modules to ship, name -> ``nn.Module`` (saved as ``<name>.ckpt``,
+        unwrapped from DDP / DataParallel, loaded back with strict key checks).
     module_specs : dict
         name -> ``(dotted class path, kwargs)`` to rebuild each module.
     interface : str
@@ -161,13 +165,16 @@ def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # DDP / DataParallel wrappers would prefix every key with "module."
+    wavlm = unwrap_module(wavlm)
+    modules = {name: unwrap_module(module) for name, module in modules.items()}
     wavlm.eval()
     before_arch = _architecture(wavlm)
     before = component_params(wavlm) if wavlm.prune_units else None
     summary = wavlm.prune() if wavlm.prune_units else _unpruned_summary(wavlm)
     wavlm.save_pretrained(folder / "wavlm")
     for name, module in modules.items():
-        torch.save(module.state_dict(), folder / f"{name}.ckpt")
+        torch.save(module.state_dict(), folder / f"{name}.ckpt")  # unwrapped above
     report = dict(summary)
     report["original"] = before_arch
     report["params_by_component_before"] = before
@@ -230,4 +237,52 @@ def _inference_yaml(module_specs, interface, hparams):
     lines += [f"        {name}: !ref <{name}>" for name in module_specs]
     lines += ["    paths:"]
     lines += [f"        {name}: !ref <model_folder>/{name}.ckpt" for name in module_specs]
+    lines += ["    custom_hooks:  # strict: a missing or unexpected key is an error"]
+    lines += [f"        {name}: !name:speechbrain_pruning.export.load_state_dict_strict"
+              for name in module_specs]
     return "\n".join(lines) + "\n"
+
+
+def load_state_dict_strict(module, path):
+    """Load ``path`` into ``module``; any missing or unexpected key is an error.
+
+    The loading hook of exported folders (SpeechBrain's default hook only
+    warns, so a wrong file would silently leave random weights). Errors name
+    the file and the keys; keys saved from a DDP-wrapped module (``module.``
+    prefix) are pointed out.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     torch.save({"module.weight": torch.zeros(1, 2)}, f"{tmp}/x.ckpt")
+    ...     try:
+    ...         load_state_dict_strict(torch.nn.Linear(2, 1, bias=False), f"{tmp}/x.ckpt")
+    ...     except ValueError as err:
+    ...         print(str(err).split("x.ckpt ")[1])
+    does not fit Linear: missing keys ['weight']; unexpected keys ['module.weight'] (saved from a DDP/DataParallel-wrapped module)
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RuntimeError(f"Cannot read weights file {path} (truncated or corrupt?): {err}") \
+            from err
+    if not isinstance(state, dict):
+        raise TypeError(f"{path}: expected a state dict, found {type(state).__name__}")
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        hint = " (saved from a DDP/DataParallel-wrapped module)" \
+            if any(k.startswith("module.") for k in unexpected) else ""
+        raise ValueError(
+            f"{path} does not fit {type(module).__name__}: missing keys {missing}; "
+            f"unexpected keys {unexpected}{hint}"
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path}: key '{key}' has shape {tuple(value.shape)} in the file but "
+                f"{type(module).__name__} expects {tuple(expected[key].shape)}"
+            )
+    module.load_state_dict(state, strict=True)

@@ -15,6 +15,8 @@ import torchaudio
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 
+from .nn import check_finite_audio, check_relative_lengths, pcm_to_float, unwrap_module
+
 __all__ = ["PrunedSpeakerRecognition", "PrunedSpoofDetector", "PrunedDiarizer", "build_diarizer",
            "load_audio_file", "SAMPLE_RATE"]
 
@@ -25,7 +27,7 @@ def load_audio_file(path, sample_rate=SAMPLE_RATE):
     """Read ``path`` as a mono float tensor ``[S]`` at ``sample_rate``.
 
     The first channel of multi-channel files is taken; other rates are
-    resampled. Errors name the file.
+    resampled. Errors name the file, including NaN/Inf samples (float files).
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -34,6 +36,7 @@ def load_audio_file(path, sample_rate=SAMPLE_RATE):
     if data.shape[0] == 0:
         raise ValueError(f"Audio file {path} is empty")
     wav = torch.from_numpy(data[:, 0].copy())
+    check_finite_audio(wav, source=path)
     if rate != sample_rate:
         wav = torchaudio.functional.resample(wav, rate, sample_rate)
     return wav
@@ -68,6 +71,21 @@ class _PrunedInterface(Pretrained):
         """Audio file -> ``[S]`` mono 16 kHz float tensor."""
         return load_audio_file(path, self.hparams.sample_rate)
 
+    def prepare_batch(self, wavs, wav_lens=None):
+        """Checked inputs on the model's device: float ``[B, S]`` and lengths ``[B]``.
+
+        Integer PCM is scaled to [-1, 1) exactly as reading the file would
+        (int16 / 32768, ...); NaN/Inf samples and relative lengths outside
+        (0, 1] are errors naming the batch item.
+        """
+        wavs = pcm_to_float(wavs)
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        check_finite_audio(wavs)
+        wav_lens = torch.ones(wavs.shape[0]) if wav_lens is None \
+            else check_relative_lengths(wav_lens, wavs.shape[0])
+        return wavs.to(self.device), wav_lens.to(self.device)
+
     @staticmethod
     def batch_files(wavs):
         """List of 1-D waveforms -> padded ``[B, S]`` and relative lengths ``[B]``."""
@@ -93,11 +111,11 @@ class PrunedSpeakerRecognition(_PrunedInterface):
     MODULES_NEEDED = ["wavlm", "backend"]
 
     def encode_batch(self, wavs, wav_lens=None, normalize=False):
-        """Embeddings ``[B, 1, E]`` of ``wavs [B, S]`` (16 kHz, relative lengths)."""
-        wavs = wavs.to(self.device).float()
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
-        wav_lens = wav_lens.to(self.device)
+        """Embeddings ``[B, 1, E]`` of ``wavs [B, S]`` (16 kHz, relative lengths).
+
+        ``wavs`` may be float audio in [-1, 1] or integer PCM (scaled as files are).
+        """
+        wavs, wav_lens = self.prepare_batch(wavs, wav_lens)
         with torch.no_grad():
             hidden = self.mods.wavlm(wavs, wav_lens)
             emb = self.mods.backend(hidden, self.mods.wavlm.frame_relative_lengths(
@@ -147,10 +165,7 @@ class PrunedSpoofDetector(_PrunedInterface):
         """Bona fide scores ``[B]`` of ``wavs [B, S]`` (16 kHz, relative lengths)."""
         from .backends.spoof_head import bonafide_score
 
-        wavs = wavs.to(self.device).float()
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
-        wav_lens = wav_lens.to(self.device)
+        wavs, wav_lens = self.prepare_batch(wavs, wav_lens)
         with torch.no_grad():
             hidden = self.mods.wavlm(wavs, wav_lens)
             frame_lens = self.mods.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
@@ -178,7 +193,7 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
     """
     from .diarization.pipeline import SlidingWindowDiarizer
 
-    powerset = eend.module.powerset if hasattr(eend, "module") else eend.powerset
+    powerset = unwrap_module(eend).powerset
     layer = params.get("embedding_layer", -1)
 
     silence_db = params.get("silence_threshold_db", -70.0)
@@ -206,7 +221,7 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
         return ((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu()
 
     keys = ("window", "step", "batch_size", "onset", "min_duration_on", "min_duration_off",
-            "min_embedding_seconds", "clustering_threshold", "embedding_batch_size")
+            "min_embedding_seconds", "clustering_threshold", "embedding_batch_size", "progress")
     pipeline = SlidingWindowDiarizer(segment, embed, **{k: params[k] for k in keys if k in params})
 
     def diarize(audio, uri=None, num_speakers=None, min_speakers=None, max_speakers=None):

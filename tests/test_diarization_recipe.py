@@ -98,17 +98,53 @@ def test_pruned_diarizer_files_and_bad_audio(exported_model, corpus_and_wavlm, t
     assert model.diarize_file(tmp_path / "short.wav").uri == "short"
 
 
-def test_cli_folder_with_spaces_and_accents(exported_model, corpus_and_wavlm, tmp_path):
+def test_cli_folder_with_spaces_and_accents(exported_model, corpus_and_wavlm, tmp_path, capsys):
     corpus, _ = corpus_and_wavlm
     meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
     folder = tmp_path / "réunions du lundi"
     folder.mkdir()
     shutil.copy(meeting, folder / "réunion équipe 1.wav")
-    written = cli_main([str(exported_model), str(folder), "--output", str(tmp_path / "rttm"),
-                        "--max-speakers", "3"])
+    status = cli_main([str(exported_model), str(folder), "--output", str(tmp_path / "rttm"),
+                       "--max-speakers", "3"])
+    assert status == 0
+    written = sorted((tmp_path / "rttm").glob("*.rttm"))
     assert [p.name for p in written] == ["réunion équipe 1.rttm"]
     uri, annotation = next(iter(read_rttm(written[0]).items()))
     assert uri == "réunion_équipe_1" and 1 <= len(annotation.labels()) <= 3
+    assert "1 RTTM file(s) written" in capsys.readouterr().out
+
+
+def test_cli_same_stems_failures_and_exit_status(exported_model, corpus_and_wavlm, tmp_path):
+    """Through the installed console script: same stems in two folders keep both RTTMs;
+    a NaN file and an unreadable file fail, the others are written, exit status 1."""
+    import subprocess
+    import sys
+
+    corpus, _ = corpus_and_wavlm
+    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
+    audio, rate = sf.read(meeting)
+    for sub in ("day1", "day2"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        sf.write(tmp_path / "in" / sub / "meeting.wav", audio[: 6 * rate], rate)
+    cmd = [str(Path(sys.executable).parent / "speechbrain-pruning-diarize"), str(exported_model),
+           str(tmp_path / "in"), "--output", str(tmp_path / "rttm"), "--quiet"]
+    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert ok.stdout == ""  # --quiet
+    assert sorted(p.relative_to(tmp_path / "rttm").as_posix()
+                  for p in (tmp_path / "rttm").rglob("*.rttm")) == \
+        ["day1/meeting.rttm", "day2/meeting.rttm"]
+    bad = audio[: 6 * rate].astype(np.float32)
+    bad[100] = np.nan
+    sf.write(tmp_path / "in" / "day2" / "nan.wav", bad, rate, subtype="FLOAT")
+    (tmp_path / "in" / "day2" / "broken.wav").write_bytes(b"RIFF not really a wav")
+    failed = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    assert "2 of 4 file(s) failed" in failed.stderr
+    assert "nan.wav" in failed.stderr and "NaN/Inf" in failed.stderr
+    assert "broken.wav" in failed.stderr
+    assert "2 RTTM file(s) written" in failed.stdout
+    assert not (tmp_path / "rttm" / "day2" / "nan.rttm").exists()
 
 
 def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkeypatch):

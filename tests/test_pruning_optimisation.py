@@ -69,7 +69,7 @@ def test_expected_sparsity_reaches_target(tmp_path, objective):
 
 
 def test_resume_mid_warmup(tmp_path):
-    """Save at step 40 of 80, restore into fresh objects, finish at the target."""
+    """Save at step WARMUP // 2 (100 of 200), restore into fresh objects, finish at the target."""
     make_hf_wavlm(tmp_path / "hf")
     model, controller, optimizer = build(tmp_path / "hf", "params")
     recoverables = {"model": model, "controller": controller, "optimizer": optimizer}

@@ -75,6 +75,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from speechbrain_pruning.diarization.clustering import cluster_embeddings
+from speechbrain_pruning.nn import pcm_to_float
 
 __all__ = ["SlidingWindowDiarizer", "AudioSource", "binary_runs", "smooth_binary"]
 
@@ -104,6 +105,7 @@ class AudioSource:
     """
 
     def __init__(self, audio, sample_rate=16000):
+        self.sample_rate = sample_rate
         self.path = None
         self._file = None
         if isinstance(audio, (str, os.PathLike)):
@@ -116,11 +118,17 @@ class AudioSource:
             self.num_samples = int(info.frames)
             self._wav = None
         else:
+            if isinstance(audio, torch.Tensor) and not audio.is_floating_point():
+                audio = pcm_to_float(audio)  # integer PCM, scaled as a file read would be
             wav = _to_numpy(audio)
             if wav.ndim == 2 and wav.shape[0] == 1:
                 wav = wav[0]
             if wav.ndim != 1:
                 raise ValueError(f"audio must be [S] or [1, S], got shape {wav.shape}")
+            if not np.isfinite(wav).all():
+                bad = np.flatnonzero(~np.isfinite(wav))
+                raise ValueError(f"Audio contains {bad.size} NaN/Inf sample(s) "
+                                 f"(first at sample {bad[0]})")
             self._wav = wav
             self.num_samples = int(wav.shape[0])
 
@@ -151,6 +159,10 @@ class AudioSource:
                 if handle is not self._file:
                     handle.close()
             out[: data.shape[0]] = data.mean(axis=1)
+            if not np.isfinite(out).all():
+                first = start + int(np.flatnonzero(~np.isfinite(out))[0])
+                raise ValueError(f"{self.path}: NaN/Inf audio sample at sample {first} "
+                                 f"({first / self.sample_rate:.2f} s)")
         return out
 
 

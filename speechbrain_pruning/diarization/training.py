@@ -25,6 +25,7 @@ from speechbrain.utils.distributed import run_on_main
 from ..brain import PruningBrain
 from ..dataio import read_segment
 from ..export import export_model
+from ..nn import unwrap_module
 from ..metrics.der import der_report, nist_collar, write_der_report
 from .rttm import frame_labels, read_rttm, read_uem
 
@@ -50,8 +51,7 @@ class DiarizationBrain(PruningBrain):
         labels, _ = batch.labels
         labels = labels.to(self.device)
         frames = min(labels.shape[1], log_probs.shape[1])
-        powerset = self.modules.eend.powerset if not hasattr(self.modules.eend, "module") \
-            else self.modules.eend.module.powerset
+        powerset = unwrap_module(self.modules.eend).powerset
         return powerset.permutation_invariant_loss(log_probs[:, :frames], labels[:, :frames])
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
@@ -194,8 +194,8 @@ def _brain_diarizer(brain, hparams):
     """The inference pipeline on the trained (gated, eval-mode) Brain modules."""
     from ..inference import build_diarizer
 
-    return build_diarizer(brain.modules.wavlm, brain.modules.eend, None,
-                          dict(hparams["inference"]), brain.device)
+    return build_diarizer(unwrap_module(brain.modules.wavlm), unwrap_module(brain.modules.eend),
+                          None, dict(hparams["inference"]), brain.device)
 
 
 def load_teacher(source, **overrides):

@@ -22,7 +22,8 @@ import torch
 
 from .config import CONFIG_FORMAT, WavLMConfig
 
-__all__ = ["load_pretrained", "save_pretrained", "read_state_dict", "hf_to_native", "unilm_to_native"]
+__all__ = ["load_pretrained", "save_pretrained", "read_state_dict", "read_safetensors",
+           "hf_to_native", "unilm_to_native", "CorruptCheckpointError"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,25 +39,50 @@ IGNORED_PREFIXES = (
 OPTIONAL_KEYS = ("feature_extractor.output_scale",)
 
 
+class CorruptCheckpointError(RuntimeError):
+    """A weights file that cannot be read (truncated, corrupt, not a checkpoint)."""
+
+
 def _torch_load(path):
-    """``torch.load`` on CPU, safe mode first (plain tensors and containers)."""
+    """``torch.load`` on CPU, safe mode first (plain tensors and containers).
+
+    A file that cannot be read at all (truncated, corrupt) raises
+    :class:`CorruptCheckpointError` naming it.
+    """
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickled configs may hold other types
-        logger.warning(
-            "%s: safe loading failed (%s); loading with weights_only=False. Only do "
-            "this with checkpoints you trust.", path, str(err).splitlines()[0],
-        )
-        return torch.load(path, map_location="cpu", weights_only=False)
+        safe_error = err
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise CorruptCheckpointError(
+            f"Cannot read checkpoint file {path} (truncated or corrupt?): {err}"
+        ) from err
+    logger.warning(
+        "%s: safe loading failed (%s); loaded with weights_only=False. Only do "
+        "this with checkpoints you trust.", path, str(safe_error).splitlines()[0],
+    )
+    return ckpt
+
+
+def read_safetensors(path):
+    """State dict of a ``.safetensors`` file; a corrupt file raises an error naming it."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as err:
+        raise CorruptCheckpointError(
+            f"Cannot read weights file {path} (truncated or corrupt?): {err}"
+        ) from err
 
 
 def read_state_dict(folder):
     """State dict from ``model.safetensors`` or ``pytorch_model.bin`` in ``folder``."""
     folder = Path(folder)
     if (folder / WEIGHTS_NAME).is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(folder / WEIGHTS_NAME))
+        return read_safetensors(folder / WEIGHTS_NAME)
     if (folder / "pytorch_model.bin").is_file():
         state = _torch_load(folder / "pytorch_model.bin")
         return state.get("state_dict", state) if isinstance(state, dict) else state
@@ -133,12 +159,14 @@ def unilm_to_native(state):
     return out
 
 
-def check_and_load(model, state, source, strict_extra=True):
+def check_and_load(model, state, source, strict_extra=True, exact=False):
     """Load ``state`` into ``model`` after checking every key and shape.
 
     Raises ``ValueError`` naming the first missing key, the first key whose
-    shape differs (with both shapes), or the first unexpected encoder key.
-    Gates (``log_alpha``) absent from ``state`` keep their initial values.
+    shape differs (with both shapes), or the first unexpected encoder key
+    (``exact=True``, used for this package's own folders: any unexpected key
+    other than a gate). Gates (``log_alpha``) absent from ``state`` keep their
+    initial values.
     """
     expected = model.state_dict()
     for key, tensor in expected.items():
@@ -156,6 +184,11 @@ def check_and_load(model, state, source, strict_extra=True):
             )
     for key, value in state.items():
         if key not in expected:
+            if exact and not key.endswith("log_alpha"):
+                raise ValueError(
+                    f"{source}: unexpected key '{key}' (shape {tuple(value.shape)}) in the "
+                    f"checkpoint; it has no place in the model built from its config"
+                )
             if key.startswith(IGNORED_PREFIXES) or not strict_extra:
                 continue
             if key == "encoder.layer_norm.weight" or key == "encoder.layer_norm.bias":
@@ -198,7 +231,7 @@ def load_pretrained(cls, path, prune_units=None, gate_init=None, overrides=None)
             config = WavLMConfig.from_dict({**data, **overrides})
             units = saved_units if prune_units is None else prune_units
             model = cls(config, prune_units=units, gate_init=gate_init or saved_init)
-            check_and_load(model, read_state_dict(path), str(path))
+            check_and_load(model, read_state_dict(path), str(path), exact=True)
             return model
         if data.get("model_type", "wavlm") != "wavlm":
             raise ValueError(f"{cfg_path}: model_type is {data.get('model_type')!r}, not 'wavlm'")

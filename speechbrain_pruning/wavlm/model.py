@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn import check_finite_audio, check_relative_lengths
 from .config import WavLMConfig
 from .modules import (
     EncoderLayer,
@@ -151,12 +152,9 @@ class PrunableWavLM(nn.Module):
         num = wavs.shape[1]
         minimum = self.config.receptive_field
         lengths = None
+        check_finite_audio(wavs)
         if wav_lens is not None:
-            wav_lens = torch.as_tensor(wav_lens, device=wavs.device, dtype=torch.float32)
-            if wav_lens.shape != (wavs.shape[0],):
-                raise ValueError(
-                    f"wav_lens must have shape [{wavs.shape[0]}], got {tuple(wav_lens.shape)}"
-                )
+            wav_lens = check_relative_lengths(wav_lens, wavs.shape[0]).to(wavs.device)
             lengths = torch.round(wav_lens * num).long().clamp(max=num)
             shortest = int(lengths.min())
             if shortest < minimum:

@@ -111,7 +111,7 @@ def _select_linear(linear, out_index=None, in_index=None, in_scale=None):
     if in_index is not None:
         weight = weight[:, in_index]
         if in_scale is not None:
-            weight = weight * in_scale[None, :]
+            weight = weight * in_scale[None, :].to(weight.dtype)  # keep the model's dtype
     new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
     new = new.to(device=weight.device, dtype=weight.dtype)
     new.weight.data.copy_(weight)
@@ -225,7 +225,7 @@ class ConvBlock(nn.Module):
             len(index), conv.out_channels, self.kernel, stride=self.stride,
             bias=conv.bias is not None,
         ).to(device=conv.weight.device, dtype=conv.weight.dtype)
-        new.weight.data.copy_(conv.weight.data[:, index] * scale[None, :, None])
+        new.weight.data.copy_(conv.weight.data[:, index] * scale[None, :, None].to(conv.weight.dtype))
         if conv.bias is not None:
             new.bias.data.copy_(conv.bias.data)
         self.conv = new
@@ -292,6 +292,7 @@ class FeatureExtractor(nn.Module):
             if i + 1 < len(self.conv_layers):
                 self.conv_layers[i + 1].prune_inputs(index, scale)
             else:
+                scale = scale.to(self.output_scale.dtype)
                 self.output_scale = (self.output_scale[index] * scale).contiguous()
                 projection.prune_inputs(index)
             kept.append(len(index))
