@@ -155,6 +155,24 @@ class PruningBrain(sb.Brain):
             )
         super().on_fit_start()
 
+    def _wrap_distributed(self):
+        """SpeechBrain's DDP wrapping; on CPU (gloo) without SyncBatchNorm.
+
+        SpeechBrain converts BatchNorm to ``SyncBatchNorm``, which only runs on
+        GPUs; on CPU each rank keeps its own BatchNorm statistics (parameters
+        and gradients are still synchronised by DDP).
+        """
+        if not self.distributed_launch or str(self.device).startswith("cuda"):
+            return super()._wrap_distributed()
+        from torch.nn.parallel import DistributedDataParallel
+
+        for name, module in self.modules.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.modules[name] = DistributedDataParallel(
+                    module, device_ids=None, find_unused_parameters=self.find_unused_parameters
+                )
+        return None
+
     def _seed_rank(self):
         """Re-seed torch, numpy and random with :func:`rank_seed` (see the module doc).
 
@@ -173,8 +191,12 @@ class PruningBrain(sb.Brain):
         torch.manual_seed(self.noise_seed)
         np.random.seed(self.noise_seed % 2**32)
         random.seed(self.noise_seed)
-        logger.info("DDP rank %d: random seed %d (gate noise, dropout and augmentation "
-                    "differ per rank)", rank, self.noise_seed)
+        seeds = [self.noise_seed]
+        if torch.distributed.is_initialized():
+            seeds = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(seeds, self.noise_seed)
+        logger.info("DDP random seeds per rank: %s (gate noise, dropout and augmentation "
+                    "differ per rank)", seeds)
 
     def init_optimizers(self):
         """WavLM, back-end and gate/multiplier optimizers (see module docstring)."""

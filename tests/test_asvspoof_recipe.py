@@ -120,3 +120,27 @@ def test_full_size_hparams_load(name, tmp_path):
     assert hparams["sparsity_controller"].schedule == "sigmoid"
     assert hparams["sparsity_controller"].target == 0.1
     assert hparams["backend"].num_layers == hparams["num_hidden_states"]
+
+
+@pytest.mark.timeout(600)
+def test_two_process_torchrun_exports_what_it_trained(corpus_and_wavlm, tmp_path):
+    """2 processes (gloo, CPU): exported CM scores equal the trained model's."""
+    import json
+
+    from ddp import run_two_process_recipe
+
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "ddp"
+    run_two_process_recipe(RECIPE / "train.py",
+                           recipe_args(corpus, wavlm, out, "--number_of_epochs=2"), out)
+    ids, gated = read_scores(out / "scores_gated" / "scores_eval.txt")
+    ids2, exported = read_scores(out / "scores_exported" / "scores_eval.txt")
+    assert ids == ids2 and len(ids) == 16
+    assert np.abs(gated - exported).max() < 1e-4
+    results = json.loads((out / "results.json").read_text())
+    for metric in ("eer", "min_dcf"):
+        assert results["exported"]["eval"][metric] == pytest.approx(
+            results["gated"]["eval"][metric], abs=1e-9)
+    for name in ("backend", "classifier"):
+        keys = torch.load(out / "exported" / f"{name}.ckpt", weights_only=True).keys()
+        assert not any(k.startswith("module.") for k in keys)

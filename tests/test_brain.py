@@ -209,6 +209,9 @@ def test_each_ddp_rank_gets_its_own_seed(tmp_path, monkeypatch):
         brain = make_brain(tmp_path / "hf")
         monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
         monkeypatch.setattr(torch.distributed, "get_rank", lambda r=rank: r)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 1)
+        monkeypatch.setattr(torch.distributed, "all_gather_object",
+                            lambda out, obj: out.__setitem__(0, obj))
         brain._seed_rank()
         monkeypatch.undo()
         assert brain.noise_seed == rank_seed(1986, rank)

@@ -219,3 +219,30 @@ def test_full_size_hparams_load(dataset, name, tmp_path):
     assert hparams["layout"] == {"AMI": "ami", "DIHARD3": "dihard3", "CHiME6": "chime6"}[dataset]
     assert hparams["eval_split"] in hparams["splits"]
     assert hparams["eend"].num_layers == hparams["num_hidden_states"]
+
+
+@pytest.mark.timeout(600)
+def test_two_process_torchrun_exports_what_it_trained(corpus_and_wavlm, tmp_path):
+    """2 processes (gloo, CPU), distillation with projections (DDP-synchronised):
+    the exported diarizer's DER equals the trained model's."""
+    import torch
+
+    from ddp import run_two_process_recipe
+
+    corpus, wavlm = corpus_and_wavlm
+    out = tmp_path / "ddp"
+    args = [a for a in recipe_args(corpus, wavlm, out, "--number_of_epochs=1",
+                                   f"--teacher_source={wavlm}")
+            if not a.startswith("--distill_loss")]
+    args.append("--distill_loss={student_layers: [0, 2], student_dim: 32, teacher_dim: 32, "
+                "projection: True}")
+    run_two_process_recipe(RECIPE / "train.py", args, out)
+    results = json.loads((out / "results.json").read_text())
+    for collar in ("0.0", "0.25"):
+        assert results["exported"][collar]["der %"] == pytest.approx(
+            results["gated"][collar]["der %"], abs=1e-6)
+    keys = torch.load(out / "exported" / "eend.ckpt", weights_only=True).keys()
+    assert keys and not any(k.startswith("module.") for k in keys)
+    # the projections were trained and checkpointed with the run
+    ckpt = max((out / "save").glob("CKPT+*"), key=lambda p: p.stat().st_mtime)
+    assert (ckpt / "distill_loss.ckpt").is_file()
