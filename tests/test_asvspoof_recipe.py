@@ -66,6 +66,23 @@ def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, 
                                           else "spoof")
     assert model.hparams.threshold == pytest.approx(results["gated"]["dev"]["eer_threshold"])
     assert model.score_batch(torch.randn(3, 16000), torch.tensor([1.0, 0.6, 0.9])).shape == (3,)
+    # bad input: errors naming the file / batch item, never a NaN score
+    import soundfile as sf
+
+    audio, rate = sf.read(first, dtype="float32")
+    audio[10] = np.inf
+    sf.write(tmp_path / "inf.wav", audio, rate, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"inf\.wav contains 1 NaN/Inf"):
+        model.score_file(tmp_path / "inf.wav")
+    wavs = torch.randn(2, 16000)
+    wavs[1, 5] = float("nan")
+    with pytest.raises(ValueError, match="batch item 1"):
+        model.score_batch(wavs)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        model.score_batch(wavs[:1], torch.tensor([2.0]))
+    pcm = (torch.from_numpy(audio[:16000]).clamp(-1, 1) * 32767).to(torch.int16)
+    assert float(model.score_batch(pcm[None])[0]) == pytest.approx(
+        float(model.score_batch(pcm[None].float() / 32768)[0]), abs=1e-6)
 
 
 def test_resume_after_interruption(cm_train, corpus_and_wavlm, tmp_path, monkeypatch):

@@ -246,3 +246,19 @@ def test_long_file_streams_with_frame_level_state(tmp_path):
     reference = make_reference(turns, uri="long")
     assert hypothesis.uri == "long"
     assert der_report({"long": reference}, {"long": hypothesis}).iloc[-1]["der %"] < 1.0
+
+
+def test_audio_source_rejects_nan_and_scales_integer_pcm(tmp_path):
+    from speechbrain_pruning.diarization.pipeline import AudioSource
+
+    wav = np.zeros(1000, dtype=np.float32)
+    wav[500] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN/Inf sample\(s\) \(first at sample 500\)"):
+        AudioSource(wav)
+    sf.write(tmp_path / "nan.wav", wav, 16000, subtype="FLOAT")
+    with AudioSource(tmp_path / "nan.wav") as source:
+        assert source.read(0, 400).tolist() == [0.0] * 400
+        with pytest.raises(ValueError, match=r"nan\.wav: NaN/Inf audio sample at sample 500"):
+            source.read(400, 800)
+    pcm = torch.tensor([-32768, 0, 16384], dtype=torch.int16)
+    assert AudioSource(pcm).read(0, 3).tolist() == [-1.0, 0.0, 0.5]

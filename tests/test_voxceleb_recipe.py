@@ -196,3 +196,86 @@ def test_padded_batch_embeddings_equal_single_files(tmp_path):
     batch = model.encode_batch(wavs, torch.tensor(lengths) / max(lengths))
     for i in range(len(lengths)):
         assert (batch[i, 0] - singles[i]).abs().max() < 1e-4, i
+
+
+@pytest.fixture
+def small_export(tmp_path):
+    """An untrained exported speaker model (random WavLM + MHFA), built in a second."""
+    from speechbrain_pruning import PrunableWavLM
+    from speechbrain_pruning.backends import MHFA
+    from speechbrain_pruning.export import export_model
+
+    make_hf_wavlm(tmp_path / "hf")
+    kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
+              "embed_dim": 16}
+    torch.manual_seed(0)
+    export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(tmp_path / "hf"),
+                 {"backend": MHFA(**kwargs)},
+                 {"backend": ("speechbrain_pruning.backends.MHFA", kwargs)},
+                 "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
+    return tmp_path / "sv"
+
+
+def test_bad_audio_gives_errors_naming_file_or_batch_item(small_export, tmp_path):
+    model = PrunedSpeakerRecognition.from_hparams(source=small_export)
+    rng = np.random.default_rng(0)
+    good = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    sf.write(tmp_path / "good.wav", good, 16000, subtype="FLOAT")
+    bad = good.copy()
+    bad[1234] = np.nan
+    sf.write(tmp_path / "nan.wav", bad, 16000, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"nan\.wav contains 1 NaN/Inf sample.*1234"):
+        model.verify_files(tmp_path / "good.wav", tmp_path / "nan.wav")
+    wavs = torch.from_numpy(np.stack([good, bad]))
+    with pytest.raises(ValueError, match="batch item 1"):
+        model.encode_batch(wavs)
+    with pytest.raises(ValueError, match=r"\(0, 1\]; batch item 0 has 1.5"):
+        model.encode_batch(wavs[:1], torch.tensor([1.5]))
+    with pytest.raises(ValueError, match="batch item 1"):
+        model.encode_batch(torch.zeros(2, 16000), torch.tensor([1.0, 0.0]))
+
+
+def test_integer_pcm_tensors_are_scaled_like_files(small_export, tmp_path):
+    """An int16 tensor gives the embedding of the same audio read from a PCM_16 file."""
+    model = PrunedSpeakerRecognition.from_hparams(source=small_export)
+    rng = np.random.default_rng(1)
+    pcm = (rng.standard_normal(16000) * 3000).astype(np.int16)
+    sf.write(tmp_path / "pcm16.wav", pcm, 16000, subtype="PCM_16")
+    from_file = model.encode_file(tmp_path / "pcm16.wav")
+    from_tensor = model.encode_batch(torch.from_numpy(pcm)[None])[0, 0]
+    assert torch.allclose(from_file, from_tensor, atol=1e-5)
+    # the samples the model sees are exactly those of the file (not +-32767 floats)
+    seen, _ = model.prepare_batch(torch.from_numpy(pcm)[None])
+    assert torch.equal(seen[0], model.load_file(tmp_path / "pcm16.wav"))
+    for dtype, peak in ((torch.int32, 2**31), (torch.int8, 128)):
+        assert float(model.prepare_batch(torch.tensor([[-peak]], dtype=dtype))[0]) == -1.0
+
+
+def test_exported_folder_loads_strictly(small_export):
+    """A wrong back-end file or a truncated WavLM is an error naming the file."""
+    import shutil
+
+    folder = small_export
+    backend = torch.load(folder / "backend.ckpt", weights_only=True)
+    original = (folder / "backend.ckpt").read_bytes()
+    # saved from a DDP-wrapped module: every key prefixed with "module."
+    torch.save({f"module.{k}": v for k, v in backend.items()}, folder / "backend.ckpt")
+    with pytest.raises(ValueError, match=r"backend\.ckpt does not fit MHFA: missing keys .*"
+                                         r"DDP/DataParallel"):
+        PrunedSpeakerRecognition.from_hparams(source=folder)
+    extra = dict(backend, stray=torch.zeros(1))
+    torch.save(extra, folder / "backend.ckpt")
+    with pytest.raises(ValueError, match=r"backend\.ckpt .*unexpected keys \['stray'\]"):
+        PrunedSpeakerRecognition.from_hparams(source=folder)
+    (folder / "backend.ckpt").write_bytes(original[:100])
+    with pytest.raises(RuntimeError, match=r"backend\.ckpt \(truncated or corrupt"):
+        PrunedSpeakerRecognition.from_hparams(source=folder)
+    (folder / "backend.ckpt").write_bytes(original)
+    weights = folder / "wavlm" / "model.safetensors"
+    shutil.copy(weights, folder / "full.safetensors")
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match=r"wavlm/model\.safetensors \(truncated or corrupt"):
+        PrunedSpeakerRecognition.from_hparams(source=folder)
+    shutil.copy(folder / "full.safetensors", weights)
+    assert PrunedSpeakerRecognition.from_hparams(source=folder).encode_batch(
+        torch.randn(1, 8000)).shape == (1, 1, 16)

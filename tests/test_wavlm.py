@@ -305,3 +305,71 @@ def test_bad_units_and_bad_audio(tmp_path):
     with pytest.raises(FileNotFoundError):
         PrunableWavLM.from_pretrained(tmp_path / "nothing_here")
     assert model(torch.randn(400)).shape == (4, 1, 1, 32)
+
+
+def test_nan_audio_and_bad_relative_lengths_name_the_batch_item(tmp_path):
+    make_hf_wavlm(tmp_path / "hf")
+    model = PrunableWavLM.from_pretrained(tmp_path / "hf").eval()
+    wavs = torch.randn(3, 4000)
+    wavs[2, 17] = float("nan")
+    with pytest.raises(ValueError, match=r"batch item 2 contains 1 NaN/Inf sample.*sample 17"):
+        model(wavs)
+    wavs[2, 17] = float("inf")
+    with pytest.raises(ValueError, match="batch item 2"):
+        model(wavs)
+    wavs[2, 17] = 0.0
+    for bad, index in (([1.0, 1.2, 1.0], 1), ([1.0, 1.0, 0.0], 2), ([-0.5, 1.0, 1.0], 0),
+                       ([1.0, float("nan"), 1.0], 1)):
+        with pytest.raises(ValueError, match=rf"\(0, 1\]; batch item {index}"):
+            model(wavs, torch.tensor(bad))
+    assert model(wavs, torch.tensor([1.0, 0.5, 0.25])).shape[1] == 3
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_truncated_weights_file_error_names_the_file(tmp_path, weights):
+    make_hf_wavlm(tmp_path / "hf")
+    folder = tmp_path / "hf"
+    if weights == "pytorch_model.bin":
+        from safetensors.torch import load_file
+
+        torch.save(load_file(str(folder / "model.safetensors")), folder / weights)
+        (folder / "model.safetensors").unlink()
+    data = (folder / weights).read_bytes()
+    (folder / weights).write_bytes(data[: len(data) // 3])
+    with pytest.raises(RuntimeError, match=rf"{weights}.*truncated or corrupt"):
+        PrunableWavLM.from_pretrained(folder)
+    (folder / weights).write_bytes(b"")
+    with pytest.raises(RuntimeError, match=weights):
+        PrunableWavLM.from_pretrained(folder)
+
+
+def test_own_folders_reject_unexpected_keys(tmp_path):
+    """A save_pretrained folder is loaded exactly: an extra key is an error."""
+    from safetensors.torch import load_file, save_file
+
+    make_hf_wavlm(tmp_path / "hf")
+    PrunableWavLM.from_pretrained(tmp_path / "hf").save_pretrained(tmp_path / "own")
+    state = load_file(str(tmp_path / "own" / "model.safetensors"))
+    state["classifier.weight"] = torch.zeros(2, 2)
+    save_file(state, str(tmp_path / "own" / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"own: unexpected key 'classifier\.weight'"):
+        PrunableWavLM.from_pretrained(tmp_path / "own")
+
+
+@pytest.mark.parametrize("stable", [False, True])
+@pytest.mark.parametrize("units", [("attlayer",), ("ffnlayer",), ("conv",),
+                                   ("conv", "head", "attlayer", "interm", "ffnlayer")])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_prune_keeps_the_model_dtype(tmp_path, stable, units, dtype):
+    """Half-precision gated models stay in that precision after prune() and run."""
+    make_hf_wavlm(tmp_path / "hf", stable=stable)
+    torch.manual_seed(0)
+    model = PrunableWavLM.from_pretrained(tmp_path / "hf", prune_units=units).to(dtype).eval()
+    with torch.no_grad():
+        for gate in model.gate_parameters():
+            gate.normal_(0.0, 3.0)  # some structures closed, some scaled
+    model.prune()
+    dtypes = {p.dtype for p in model.parameters()}
+    dtypes |= {b.dtype for b in model.buffers() if b.is_floating_point()}
+    assert dtypes == {dtype}
+    assert model(torch.randn(2, 4000).to(dtype)).dtype == dtype
