@@ -235,3 +235,13 @@ def test_wav_augment_from_local_folders(tmp_path):
     out, lens = augment(wavs, torch.ones(3))
     assert out.shape == wavs.shape and not torch.allclose(out, wavs)
     assert build_wav_augment(tmp_path / "save") is None
+
+
+def test_training_audio_with_nan_names_file_and_manifest_row(tmp_path):
+    from speechbrain_pruning.dataio import read_segment
+
+    wav = np.zeros(8000, dtype=np.float32)
+    wav[42] = np.nan
+    sf.write(tmp_path / "utt.wav", wav, 16000, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"utt\.wav \(manifest row id07/a/1\) contains 1 NaN"):
+        read_segment(str(tmp_path / "utt.wav"), 4000, random_offset=False, utt_id="id07/a/1")
