@@ -5,8 +5,7 @@ Only torch is imported here, so every part of the package can use these.
 
 import torch
 
-__all__ = ["unwrap_module", "unwrapped_state_dict", "pcm_to_float", "check_finite_audio",
-           "check_relative_lengths"]
+__all__ = ["unwrap_module", "pcm_to_float", "check_finite_audio", "check_relative_lengths"]
 
 # Integer PCM -> float, exactly as libsndfile (soundfile) reads such files:
 # signed samples are divided by 2 ** (bits - 1); unsigned 8-bit is offset first.
@@ -28,17 +27,6 @@ def unwrap_module(module):
     while isinstance(module, wrappers):
         module = module.module
     return module
-
-
-def unwrapped_state_dict(module):
-    """``state_dict()`` of the unwrapped module: keys never start with ``module.``.
-
-    Example
-    -------
-    >>> list(unwrapped_state_dict(torch.nn.DataParallel(torch.nn.Linear(2, 1))))
-    ['weight', 'bias']
-    """
-    return unwrap_module(module).state_dict()
 
 
 def pcm_to_float(wavs):

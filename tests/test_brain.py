@@ -49,7 +49,7 @@ def test_optimizers_distillation_and_controller(tmp_path):
     original_forward = controller.forward
 
     def record_gap(expected):
-        gaps.append(float(expected) - controller.current_target())
+        gaps.append(float(expected.detach()) - controller.current_target())
         return original_forward(expected)
 
     controller.forward = record_gap

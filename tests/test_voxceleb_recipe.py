@@ -170,22 +170,10 @@ def test_full_size_hparams_load(name, tmp_path):
     assert backend.num_layers == hparams["num_hidden_states"]
 
 
-def test_padded_batch_embeddings_equal_single_files(tmp_path):
+def test_padded_batch_embeddings_equal_single_files(small_export):
     """Through the interface, a padded batch gives each file exactly its own embedding
     (frame counts come from the conv front-end, not from rounding relative lengths)."""
-    from speechbrain_pruning import PrunableWavLM
-    from speechbrain_pruning.backends import MHFA
-    from speechbrain_pruning.export import export_model
-
-    make_hf_wavlm(tmp_path / "hf")
-    kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
-              "embed_dim": 16}
-    torch.manual_seed(0)
-    export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(tmp_path / "hf"),
-                 {"backend": MHFA(**kwargs)},
-                 {"backend": ("speechbrain_pruning.backends.MHFA", kwargs)},
-                 "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
-    model = PrunedSpeakerRecognition.from_hparams(source=tmp_path / "sv")
+    model = PrunedSpeakerRecognition.from_hparams(source=small_export)
     # lengths whose frame count differs from round(relative length * T)
     lengths = [16000, 4182, 7035, 15149]
     wavs = torch.zeros(len(lengths), max(lengths))
