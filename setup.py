@@ -10,7 +10,7 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["speechbrain_pruning", "speechbrain_pruning.*"]),
+    packages=find_packages(include=["speechbrain_pruning", "speechbrain_pruning.*", "data_prep"]),
     python_requires=">=3.10",
     # Exact pins: `pip install -e .` in a brand-new virtual environment resolves to
     # this set, which CI (.ci/run) installs afresh and tests on every run.
