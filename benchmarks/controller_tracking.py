@@ -29,8 +29,8 @@ import time
 
 import torch
 
-from speechbrain_pruning.hardconcrete import HardConcrete
-from speechbrain_pruning.sparsity import SparsityController
+from speechbrain_pruning.pruning.hardconcrete import HardConcrete
+from speechbrain_pruning.pruning.sparsity import SparsityController
 
 # name: (target, warm-up steps, gate_lr, lambda_lr), from the recipe yaml files
 SHIPPED = {

@@ -35,9 +35,9 @@ sys.path.insert(0, str(HERE))
 import wavlm_speed  # noqa: E402
 
 from speechbrain_pruning import PrunableWavLM  # noqa: E402
-from speechbrain_pruning.backends import EENDHead  # noqa: E402
+from speechbrain_pruning.diarization import EENDHead  # noqa: E402
 from speechbrain_pruning.inference import build_diarizer  # noqa: E402
-from speechbrain_pruning.synthetic_meeting import simulate_meeting  # noqa: E402
+from speechbrain_pruning.synthetic.meeting import simulate_meeting  # noqa: E402
 
 
 def write_meetings(folder, minutes, seed=0):

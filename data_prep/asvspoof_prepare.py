@@ -40,27 +40,32 @@ Outputs in ``save_folder``:
   ``bonafide``, ``codec`` the codec id or ``-``, ``speaker`` the speaker id
   and ``gender`` ``M``/``F`` or ``-``.
 * ``opt_asvspoof_prepare.json``: the options, a fingerprint (size and
-  modification time of the protocols and audio folders) and the returned
-  summary; a later call with the same options and fingerprint returns at
-  once.
+  modification time of the protocols and audio folders), the list of
+  outputs and the returned summary; a later call with the same options and
+  fingerprint, whose outputs all exist, returns at once.
 
 Every protocol is parsed, every listed file checked and every header read
 before anything is written, so a broken corpus fails here with one clear
-error instead of later in training.
+error instead of later in training. Command line (options as in
+:func:`prepare_asvspoof`, with dashes)::
+
+    python data_prep/asvspoof_prepare.py --data-folder /data/ASVspoof5 \\
+        --save-folder results/save --splits train dev
 
 Authors
  * speechbrain_pruning contributors
 """
 
-import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import soundfile as sf  # noqa: F401 (the doctests use it)
 from tqdm import tqdm
 
-from .common import BadAudioFileError, audio_header, load_options, outputs_exist, write_csv
+from data_prep.common import BadAudioFileError, PreparedState, audio_info  # noqa: F401
+from data_prep.common import fingerprint, flat_paths, run_cli, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ FIELDS = ("ID", "duration", "wav", "label", "attack", "codec", "speaker", "gende
 SPLITS = ("train", "dev", "eval")
 LABELS = ("bonafide", "spoof")
 LAYOUTS = ("asvspoof5", "asvspoof2019_la")
-PREP_VERSION = 1
+PREP_VERSION = 2
 MAX_EXAMPLES = 5
 
 ASV5_PROTOCOLS = {
@@ -97,36 +102,19 @@ HEADER_START = "SPEAKER_ID"
 
 
 def audio_duration(path):
-    """Duration in seconds of an audio file, from its header only.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        Audio file readable by libsndfile.
-
-    Returns
-    -------
-    tuple
-        ``(duration in seconds, sample_rate)``.
-
-    Raises
-    ------
-    BadAudioFileError
-        If the header cannot be read; the message names the file.
+    """``(duration in seconds, sample rate)`` of an audio file, from its header
+    (:func:`~data_prep.common.audio_info`: raises :class:`BadAudioFileError`).
 
     Example
     -------
-    >>> import tempfile
-    >>> import numpy as np
+    >>> import tempfile, numpy as np
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     sf.write(f"{tmp}/a.flac", np.zeros(800), 16000)
     ...     audio_duration(f"{tmp}/a.flac")
     (0.05, 16000)
     """
-    info = audio_header(path)
-    if info.samplerate <= 0:
-        raise BadAudioFileError(f"Invalid sampling rate {info.samplerate} in the header of {path}")
-    return int(info.frames) / int(info.samplerate), int(info.samplerate)
+    frames, rate = audio_info(path)
+    return frames / rate, rate
 
 
 def _protocol_lines(path):
@@ -183,6 +171,25 @@ def _row(path, line_number, line, file_id, speaker, label, attack, codec, gender
             "codec": codec, "gender": gender}
 
 
+def _parse_protocol(path, columns, pick):
+    """Protocol rows; ``pick(fields)`` gives ``(speaker, file, key, attack, codec, gender)``."""
+    rows, seen, bad_labels = [], {}, {}
+    for line_number, line, fields in _protocol_lines(path):
+        if len(fields) != len(columns):
+            raise ValueError(
+                f"{path}, line {line_number}: expected {len(columns)} columns "
+                f"({' '.join(columns)}), got {len(fields)}: {line!r}"
+            )
+        speaker, name, key, attack, codec, gender = pick(fields)
+        if key not in LABELS:
+            bad_labels.setdefault(key, (line_number, line))
+            continue
+        rows.append(_row(path, line_number, line, Path(name).stem, speaker, key, attack,
+                         codec, gender, seen))
+    _check_labels(path, rows, bad_labels)
+    return rows
+
+
 def parse_asvspoof5_protocol(path):
     """Reads an ASVspoof5 protocol (10 whitespace-separated columns per line).
 
@@ -217,22 +224,7 @@ def parse_asvspoof5_protocol(path):
     >>> [(r["ID"], r["label"], r["attack"], r["codec"], r["gender"]) for r in rows]
     [('T_0001', 'bonafide', 'bonafide', '-', 'F'), ('T_0002', 'spoof', 'A05', 'C03', 'M')]
     """
-    rows, seen, bad_labels = [], {}, {}
-    for line_number, line, fields in _protocol_lines(path):
-        if len(fields) != len(ASV5_COLUMNS):
-            raise ValueError(
-                f"{path}, line {line_number}: expected {len(ASV5_COLUMNS)} columns "
-                f"({' '.join(ASV5_COLUMNS)}), got {len(fields)}: {line!r}"
-            )
-        speaker, name, gender, codec = fields[0], fields[1], fields[2], fields[3]
-        attack, key = fields[7], fields[8]
-        if key not in LABELS:
-            bad_labels.setdefault(key, (line_number, line))
-            continue
-        rows.append(_row(path, line_number, line, Path(name).stem, speaker, key, attack,
-                         codec, gender, seen))
-    _check_labels(path, rows, bad_labels)
-    return rows
+    return _parse_protocol(path, ASV5_COLUMNS, lambda f: (f[0], f[1], f[8], f[7], f[3], f[2]))
 
 
 def parse_asvspoof2019_protocol(path):
@@ -266,21 +258,7 @@ def parse_asvspoof2019_protocol(path):
     LA_T_1138215 LA_0079 bonafide bonafide -
     LA_T_1271820 LA_0079 spoof A01 -
     """
-    rows, seen, bad_labels = [], {}, {}
-    for line_number, line, fields in _protocol_lines(path):
-        if len(fields) != len(LA_COLUMNS):
-            raise ValueError(
-                f"{path}, line {line_number}: expected {len(LA_COLUMNS)} columns "
-                f"({' '.join(LA_COLUMNS)}), got {len(fields)}: {line!r}"
-            )
-        speaker, name, _, attack, key = fields
-        if key not in LABELS:
-            bad_labels.setdefault(key, (line_number, line))
-            continue
-        rows.append(_row(path, line_number, line, Path(name).stem, speaker, key, attack,
-                         "-", "-", seen))
-    _check_labels(path, rows, bad_labels)
-    return rows
+    return _parse_protocol(path, LA_COLUMNS, lambda f: (f[0], f[1], f[4], f[3], "-", "-"))
 
 
 def _subdirs(folder):
@@ -437,21 +415,101 @@ def _locate_audio(rows, dirs, check_audio, cache):
     return missing
 
 
-def _stat(path):
-    """``[size, mtime_ns]`` of a path, ``None`` when it does not exist."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
-
-
 def _counts(rows, key):
     """Occurrences of each value of ``row[key]``, sorted by value."""
     counts = {}
     for row in rows:
         counts[row[key]] = counts.get(row[key], 0) + 1
     return dict(sorted(counts.items()))
+
+
+# ------------------------------------------------------------------- scan
+def _check_splits(splits):
+    """Splits as a tuple without repeats; raises on an unknown one."""
+    if isinstance(splits, str):
+        splits = (splits,)
+    splits = tuple(dict.fromkeys(splits))
+    unknown = set(splits) - set(SPLITS)
+    if unknown or not splits:
+        raise ValueError(f"Invalid splits {list(splits)}; choose among {', '.join(SPLITS)}")
+    return splits
+
+
+def _parse_protocols(layout, protocols):
+    """``{split: protocol rows}`` of every protocol."""
+    parse = parse_asvspoof5_protocol if layout == "asvspoof5" else parse_asvspoof2019_protocol
+    rows = {}
+    for split, path in protocols.items():
+        rows[split] = parse(path)
+        logger.info("%s: %d files listed", path, len(rows[split]))
+    return rows
+
+
+# --------------------------------------------------------------- validate
+def _check_audio_files(rows, audio_dirs, check_audio, save_folder):
+    """Sets the ``wav`` of every row; one error for all missing files."""
+    missing, cache = [], {}
+    for split, split_rows in rows.items():
+        missing += _locate_audio(split_rows, audio_dirs[split], check_audio, cache)
+    if missing:
+        looked = "; ".join(f"{split}: {', '.join(str(d) for d in dirs)}"
+                           for split, dirs in audio_dirs.items())
+        raise FileNotFoundError(
+            f"{len(missing)} audio files listed in the protocols are missing "
+            f"(first {min(len(missing), MAX_EXAMPLES)}: "
+            f"{', '.join(missing[:MAX_EXAMPLES])}); audio folders looked in: {looked}. "
+            f"Nothing was written to {save_folder}"
+        )
+
+
+def _read_durations(rows, read_durations, progress):
+    """Sets the ``duration`` of every row from its header (``0.0`` if not read)."""
+    rates = {}
+    for split, split_rows in rows.items():
+        for row in tqdm(split_rows, desc=f"Reading {split} audio headers",
+                        disable=not progress or not read_durations):
+            if not read_durations:
+                row["duration"] = repr(0.0)
+                continue
+            duration, rate = audio_duration(row["wav"])
+            row["duration"] = repr(duration)
+            rates[rate] = rates.get(rate, 0) + 1
+    if len(rates) > 1:
+        logger.warning("Several sampling rates found (rate: files): %s", rates)
+
+
+# ------------------------------------------------------------------ write
+def _new_summary(layout, root, save_folder, protocols):
+    """Summary before anything is written."""
+    return {
+        "layout": layout,
+        "data_folder": str(root),
+        "save_folder": str(save_folder),
+        "protocols": {split: str(path) for split, path in protocols.items()},
+        "csv": {},
+        "csv_rows": {},
+        "num_files": {},
+        "counts": {},
+        "attacks": {},
+        "codecs": {},
+        "skipped_inputs": [],
+        "already_prepared": False,
+    }
+
+
+def _write_split(save_folder, split, rows, summary):
+    """Writes ``<split>.csv`` and counts labels, attacks and codecs."""
+    path = write_manifest(summary, save_folder / f"{split}.csv", FIELDS,
+                          [[row[f] for f in FIELDS] for row in rows])
+    labels = _counts(rows, "label")
+    summary["csv"][split] = path
+    summary["num_files"][split] = len(rows)
+    summary["counts"][split] = {label: labels.get(label, 0) for label in LABELS}
+    summary["attacks"][split] = _counts(rows, "attack")
+    summary["codecs"][split] = _counts(rows, "codec")
+    logger.info("%s: %d files (%d bonafide, %d spoof, %d attacks)", path, len(rows),
+                summary["counts"][split]["bonafide"], summary["counts"][split]["spoof"],
+                len(set(summary["attacks"][split]) - {"bonafide"}))
 
 
 def prepare_asvspoof(
@@ -499,9 +557,12 @@ def prepare_asvspoof(
         ``layout``, ``csv`` (split -> CSV path), ``protocols`` (split ->
         protocol path), ``counts`` (split -> ``{"bonafide": n, "spoof":
         m}``), ``attacks`` and ``codecs`` (split -> value -> number of
-        files), ``num_files`` (split -> rows), ``data_folder``,
-        ``save_folder`` and ``already_prepared`` (``True`` when the outputs
-        were up to date and nothing was rewritten).
+        files), ``num_files`` (split -> rows), ``csv_rows`` (CSV path ->
+        rows), ``skipped_inputs`` (always empty: a missing or unreadable
+        file is an error), ``data_folder``, ``save_folder`` and
+        ``already_prepared`` (``True`` when the outputs were up to date and
+        nothing was rewritten); with ``skip_prep`` the stored summary (if
+        any) with ``skipped=True``.
 
     Raises
     ------
@@ -538,25 +599,13 @@ def prepare_asvspoof(
     >>> info["counts"]
     {'train': {'bonafide': 1, 'spoof': 0}, 'dev': {'bonafide': 0, 'spoof': 1}}
     """
-    save_folder = Path(os.path.abspath(save_folder))
-    opt_path = save_folder / OPT_FILE
+    state = PreparedState(save_folder, OPT_FILE, "ASVspoof")
     if skip_prep:
-        logger.info("Skipping ASVspoof preparation (skip_prep=True)")
-        stored = load_options(opt_path)
-        summary = dict(stored["summary"]) if stored else {"save_folder": str(save_folder)}
-        summary["skipped"] = True
-        return summary
-
-    if isinstance(splits, str):
-        splits = (splits,)
-    splits = tuple(dict.fromkeys(splits))
-    unknown = set(splits) - set(SPLITS)
-    if unknown or not splits:
-        raise ValueError(f"Invalid splits {list(splits)}; choose among {', '.join(SPLITS)}")
+        return state.skip()
+    splits = _check_splits(splits)
     root = Path(os.path.abspath(data_folder))
     layout, protocols = detect_layout(root, layout, splits)
     audio_dirs = {split: _audio_dirs(root, layout, split, protocols[split]) for split in splits}
-
     options = {
         "version": PREP_VERSION,
         "data_folder": str(root),
@@ -565,88 +614,24 @@ def prepare_asvspoof(
         "check_audio": bool(check_audio),
         "read_durations": bool(read_durations),
     }
-
-    def fingerprint():
-        return {
-            "protocols": {split: _stat(path) for split, path in protocols.items()},
-            "audio_dirs": {split: {str(d): _stat(d) for d in dirs}
-                           for split, dirs in audio_dirs.items()},
-        }
-
-    stored = load_options(opt_path)
-    if (stored and stored.get("options") == options
-            and stored.get("fingerprint") == fingerprint()
-            and outputs_exist(stored.get("summary", {}))):
-        logger.info("ASVspoof already prepared in %s, skipping", save_folder)
-        summary = dict(stored["summary"])
-        summary["already_prepared"] = True
+    # taken before reading anything: a change made while reading re-prepares
+    inputs = fingerprint(list(protocols.values())
+                         + [folder for dirs in audio_dirs.values() for folder in dirs])
+    summary = state.lookup(options, inputs)
+    if summary is not None:
         return summary
-    state = fingerprint()  # before reading anything: a later change re-prepares
 
-    parse = parse_asvspoof5_protocol if layout == "asvspoof5" else parse_asvspoof2019_protocol
-    rows = {}
+    rows = _parse_protocols(layout, protocols)
+    _check_audio_files(rows, audio_dirs, check_audio, state.save_folder)
+    _read_durations(rows, read_durations, progress)
+
+    state.clear()
+    summary = _new_summary(layout, root, state.save_folder, protocols)
     for split in splits:
-        rows[split] = parse(protocols[split])
-        logger.info("%s: %d files listed", protocols[split], len(rows[split]))
-
-    missing, cache = [], {}
-    for split in splits:
-        missing += _locate_audio(rows[split], audio_dirs[split], check_audio, cache)
-    if missing:
-        looked = "; ".join(f"{split}: {', '.join(str(d) for d in dirs)}"
-                           for split, dirs in audio_dirs.items())
-        raise FileNotFoundError(
-            f"{len(missing)} audio files listed in the protocols are missing "
-            f"(first {min(len(missing), MAX_EXAMPLES)}: "
-            f"{', '.join(missing[:MAX_EXAMPLES])}); audio folders looked in: {looked}. "
-            f"Nothing was written to {save_folder}"
-        )
-
-    rates = {}
-    for split in splits:
-        for row in tqdm(rows[split], desc=f"Reading {split} audio headers",
-                        disable=not progress or not read_durations):
-            if not read_durations:
-                row["duration"] = repr(0.0)
-                continue
-            duration, rate = audio_duration(row["wav"])
-            row["duration"] = repr(duration)
-            rates[rate] = rates.get(rate, 0) + 1
-    if len(rates) > 1:
-        logger.warning("Several sampling rates found (rate: files): %s", rates)
-
-    save_folder.mkdir(parents=True, exist_ok=True)
-    if opt_path.exists():
-        opt_path.unlink()  # an interrupted run must not look prepared
-    summary = {
-        "layout": layout,
-        "data_folder": str(root),
-        "save_folder": str(save_folder),
-        "protocols": {split: str(path) for split, path in protocols.items()},
-        "csv": {},
-        "num_files": {},
-        "counts": {},
-        "attacks": {},
-        "codecs": {},
-        "already_prepared": False,
-    }
-    for split in splits:
-        path = save_folder / f"{split}.csv"
-        write_csv(path, FIELDS, [[row[f] for f in FIELDS] for row in rows[split]])
-        labels = _counts(rows[split], "label")
-        summary["csv"][split] = str(path)
-        summary["num_files"][split] = len(rows[split])
-        summary["counts"][split] = {label: labels.get(label, 0) for label in LABELS}
-        summary["attacks"][split] = _counts(rows[split], "attack")
-        summary["codecs"][split] = _counts(rows[split], "codec")
-        logger.info("%s: %d files (%d bonafide, %d spoof, %d attacks)", path,
-                    len(rows[split]), summary["counts"][split]["bonafide"],
-                    summary["counts"][split]["spoof"],
-                    len(set(summary["attacks"][split]) - {"bonafide"}))
-
-    stored = {"options": options, "fingerprint": state, "summary": summary}
-    partial = opt_path.with_name(opt_path.name + ".part")
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(stored, handle, indent=1, ensure_ascii=False)
-    os.replace(partial, opt_path)
+        _write_split(state.save_folder, split, rows[split], summary)
+    state.store(options, inputs, summary, flat_paths(summary["csv"]))
     return summary
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(prepare_asvspoof))

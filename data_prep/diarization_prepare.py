@@ -63,22 +63,28 @@ Outputs in ``save_folder`` for every split:
   chunk gives one shorter chunk; regions shorter than 25 ms are dropped).
   ID ``<uri>_<start_ms>_<stop_ms>``.
 * ``opt_diarization_prepare.json``: options, a fingerprint of the input
-  files (sizes and modification times) and the summary; a later call with
-  the same options and inputs returns at once.
+  files (sizes and modification times), the list of outputs and the
+  summary; a later call with the same options and inputs, whose outputs
+  all exist, returns at once.
 
 All times and durations are in seconds (3 decimals for chunk bounds);
 ``wav`` paths are absolute and durations come from the audio headers.
+Every reference is read and every header checked before anything is
+written. Command line (options as in :func:`prepare_diarization`, with
+dashes)::
+
+    python data_prep/diarization_prepare.py --data-folder /data/ami \\
+        --save-folder results/save --layout ami --chunk-seconds 8 --chunk-shift 6
 
 Authors
  * speechbrain_pruning contributors
 """
 
-import csv
-import hashlib
 import json
 import logging
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np  # noqa: F401 (the doctests use it)
@@ -88,7 +94,8 @@ from tqdm import tqdm
 
 from speechbrain_pruning.diarization.rttm import read_rttm, read_uem, write_rttm, write_uem
 
-from .common import BadAudioFileError, audio_header, load_options, outputs_exist, write_csv
+from data_prep.common import BadAudioFileError, PreparedState, audio_info  # noqa: F401
+from data_prep.common import fingerprint, note_skipped, run_cli, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +108,7 @@ CHUNK_FIELDS = ("ID", "duration", "wav", "rec_id", "start", "stop", "rttm")
 LAYOUTS = ("generic", "kaldi", "ami", "dihard3", "chime6", "voxconverse", "msdwild")
 SPLITS = ("train", "dev", "test")
 MIN_CHUNK_MS = 25
-PREP_VERSION = 1
+PREP_VERSION = 2
 AUDIO_SUFFIXES = (".wav", ".flac")
 MSDWILD_LISTS = {"train": "few.train", "dev": "few.val", "test": "many.val"}
 LAYOUT_SPLITS = {"dihard3": ("dev", "test"), "voxconverse": ("dev", "test")}
@@ -219,30 +226,34 @@ def _require(path, what):
     return Path(path)
 
 
-def _read_rttm_uri(path, uri, found):
-    """The annotation of ``uri`` in a per-recording RTTM (lenient on one uri)."""
-    annotations = read_rttm(path)
+def _read_for_uri(path, uri, found, reader, what):
+    """The entry of ``uri`` in a per-recording RTTM or UEM file.
+
+    A file whose entries all use one other uri is accepted (with a warning);
+    an empty RTTM means no speech (``None``), an empty UEM is an error.
+    """
+    entries = reader(path)
     found.inputs.append(path)
-    if uri in annotations:
-        return annotations[uri]
-    if len(annotations) == 1:
-        (other, annotation), = annotations.items()
+    if uri in entries:
+        return entries[uri]
+    if len(entries) == 1:
+        (other, entry), = entries.items()
         logger.warning("%s: uri %s used for recording %s", path, other, uri)
-        return annotation
-    if annotations:
-        raise ValueError(f"{path}: expected turns of recording {uri!r}, found uris "
-                         f"{sorted(annotations)[:5]}")
+        return entry
+    if entries or what == "UEM region":
+        raise ValueError(f"{path}: expected a {what} of recording {uri!r}, found uris "
+                         f"{sorted(entries)[:5]}")
     return None
 
 
+def _read_rttm_uri(path, uri, found):
+    """The annotation of ``uri`` in a per-recording RTTM (``None``: no speech)."""
+    return _read_for_uri(path, uri, found, read_rttm, "turn")
+
+
 def _read_uem_uri(path, uri, found):
-    timelines = read_uem(path)
-    found.inputs.append(path)
-    if uri in timelines:
-        return timelines[uri]
-    if len(timelines) == 1:
-        return next(iter(timelines.values()))
-    raise ValueError(f"{path}: no UEM region for recording {uri!r}")
+    """The evaluation regions of ``uri`` in a per-recording UEM."""
+    return _read_for_uri(path, uri, found, read_uem, "UEM region")
 
 
 def _files(folder, suffixes):
@@ -470,33 +481,66 @@ _LAYOUT_READERS = {"generic": _generic, "kaldi": _kaldi, "ami": _ami, "dihard3":
                    "chime6": _chime6, "voxconverse": _voxconverse, "msdwild": _msdwild}
 
 
-# ---------------------------------------------------------------- preparation
-def _fingerprint(paths):
-    """Digest of the sizes and modification times of ``paths``."""
-    digest = hashlib.sha256()
-    for path in sorted({str(p) for p in paths}):
-        stat = os.stat(path)
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8"))
-    return digest.hexdigest()
+# --------------------------------------------------------------------- scan
+def _check_options(layout, splits, chunk_seconds, chunk_shift, dihard_set, chime6_array):
+    """Splits as a list without repeats; raises ``ValueError`` on an invalid option."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    if isinstance(splits, str):
+        splits = (splits,)
+    valid = LAYOUT_SPLITS.get(layout, SPLITS)
+    unknown = [split for split in splits if split not in valid]
+    if unknown or not splits:
+        raise ValueError(f"Layout {layout!r} has no split(s) {unknown}; valid: "
+                         f"{', '.join(valid)}" + (" (test means eval)" if layout == "dihard3"
+                                                 else ""))
+    if chunk_seconds <= 0 or chunk_shift <= 0:
+        raise ValueError(f"chunk_seconds and chunk_shift must be positive, got "
+                         f"{chunk_seconds} and {chunk_shift}")
+    if dihard_set not in ("core", "full"):
+        raise ValueError(f"dihard_set must be 'core' or 'full', got {dihard_set!r}")
+    if len(tuple(chime6_array)) != 2:
+        raise ValueError(f"chime6_array must be (array, channel), got {chime6_array!r}")
+    return list(dict.fromkeys(splits))
 
 
-def _read_csv(path):
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def _scan(root, layout, splits, **layout_options):
+    """What the layout reader finds for every split (``{split: _Split}``)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data folder {root} does not exist")
+    reader = _LAYOUT_READERS[layout]
+    return {split: reader(root, split, **layout_options) for split in splits}
 
 
-def _outputs_ok(summary):
-    flat = {f"{split}_{kind}": path for split, kinds in summary.get("csv", {}).items()
-            for kind, path in kinds.items()}
-    if not outputs_exist({"csv": flat}):
-        return False
-    for kinds in summary["csv"].values():
-        for row in _read_csv(kinds["recordings"]):
-            if not (Path(row["rttm"]).is_file() and Path(row["uem"]).is_file()):
-                return False
-    return True
+# ----------------------------------------------------------------- validate
+def _check_audio_exists(found, layout, root):
+    """One error for all recordings without audio; every split needs recordings."""
+    missing = [(split, uri, found[split].expected[uri]) for split in found
+               for uri, path in found[split].audio.items() if path is None]
+    if missing:
+        examples = "; ".join(f"{split}/{uri}: {path}" for split, uri, path in missing[:5])
+        raise FileNotFoundError(
+            f"{len(missing)} recordings referenced by the {layout} references have no audio "
+            f"(first: {examples})")
+    for split in found:
+        if not found[split].audio:
+            raise FileNotFoundError(f"No recordings found for split {split} of the {layout} "
+                                    f"layout in {root}")
 
 
+def _read_durations(found, progress):
+    """``({(split, uri): seconds}, {sample rate: recordings})`` from the headers."""
+    durations, rates = {}, {}
+    for split in found:
+        for uri, path in tqdm(sorted(found[split].audio.items()), disable=not progress,
+                              desc=f"Reading {split} audio headers"):
+            frames, rate = audio_info(path)
+            durations[split, uri] = frames / rate
+            rates[rate] = rates.get(rate, 0) + 1
+    return durations, rates
+
+
+# -------------------------------------------------------------------- write
 def _clip_uem(uem, uri, duration):
     """UEM regions clipped to ``[0, duration]`` (whole file when ``uem`` is None)."""
     whole = Segment(0.0, duration)
@@ -509,6 +553,72 @@ def _clip_uem(uem, uri, duration):
     clipped = Timeline([s for s in support.crop(whole, mode="intersection") if s.duration > 0],
                        uri=uri)
     return clipped
+
+
+def _chunk_rows(uri, wav, uem, rttm_path, chunk_seconds, chunk_shift):
+    """Rows of ``<split>_chunks.csv`` for one recording."""
+    return [(f"{uri}_{start}_{stop}", f"{(stop - start) / 1000:.3f}", wav, uri,
+             f"{start / 1000:.3f}", f"{stop / 1000:.3f}", str(rttm_path))
+            for start, stop in chunk_regions([(s.start, s.end) for s in uem],
+                                             chunk_seconds, chunk_shift)]
+
+
+def _write_split(save_folder, split, found, durations, chunk_seconds, chunk_shift, summary):
+    """Writes the RTTM/UEM files and CSVs of a split; returns every path written."""
+    rttm_dir, uem_dir = save_folder / "rttm" / split, save_folder / "uem" / split
+    rttm_dir.mkdir(parents=True, exist_ok=True)
+    uem_dir.mkdir(parents=True, exist_ok=True)
+    recordings, chunks, speakers, written = [], [], {}, []
+    for uri in sorted(found.audio):
+        wav, duration = str(found.audio[uri]), durations[split, uri]
+        annotation = found.annotations[uri]
+        uem = _clip_uem(found.uems.get(uri), uri, duration)
+        rttm_path, uem_path = rttm_dir / f"{uri}.rttm", uem_dir / f"{uri}.uem"
+        write_rttm(annotation, rttm_path)
+        write_uem({uri: uem}, uem_path)
+        written += [str(rttm_path), str(uem_path)]
+        speakers[uri] = len(annotation.labels())
+        recordings.append((uri, repr(duration), wav, str(rttm_path), str(uem_path)))
+        chunks += _chunk_rows(uri, wav, uem, rttm_path, chunk_seconds, chunk_shift)
+    csvs = {"recordings": write_manifest(summary, save_folder / f"{split}_recordings.csv",
+                                         RECORDING_FIELDS, recordings),
+            "chunks": write_manifest(summary, save_folder / f"{split}_chunks.csv",
+                                     CHUNK_FIELDS, chunks)}
+    hours = sum(durations[split, uri] for uri in speakers) / 3600
+    summary["csv"][split] = csvs
+    summary["num_recordings"][split] = len(recordings)
+    summary["num_chunks"][split] = len(chunks)
+    summary["hours"][split] = hours
+    summary["speakers_per_recording"][split] = speakers
+    summary["total_hours"] += hours
+    logger.info("%s: %d recordings (%.2f h), %d chunks", split, len(recordings), hours,
+                len(chunks))
+    return written + list(csvs.values())
+
+
+def _new_summary(save_folder, root, layout, found, rates):
+    """Summary before anything is written; audio without reference is noted."""
+    summary = {
+        "save_folder": str(save_folder),
+        "data_folder": str(root),
+        "layout": layout,
+        "csv": {},
+        "csv_rows": {},
+        "num_recordings": {},
+        "num_chunks": {},
+        "hours": {},
+        "total_hours": 0.0,
+        "speakers_per_recording": {},
+        "sample_rates": {str(rate): count for rate, count in sorted(rates.items())},
+        "unlabelled": sorted(p for split in found for p in found[split].unlabelled),
+        "skipped_inputs": [],
+        "already_prepared": False,
+    }
+    if summary["unlabelled"]:
+        logger.warning("Skipped %d audio files without RTTM (first: %s)",
+                       len(summary["unlabelled"]), summary["unlabelled"][0])
+    note_skipped(summary, "audio files", "no reference (RTTM)", summary["unlabelled"])
+    return summary
 
 
 def prepare_diarization(
@@ -562,8 +672,11 @@ def prepare_diarization(
         ``total_hours``, ``speakers_per_recording`` (split -> uri -> number
         of speakers), ``sample_rates`` (rate -> number of recordings),
         ``unlabelled`` (audio files without a reference, skipped),
-        ``layout``, ``data_folder``, ``save_folder`` and
-        ``already_prepared`` (``True`` when nothing was rewritten).
+        ``csv_rows`` (CSV path -> rows), ``skipped_inputs`` (what was left
+        out and why: a list of ``{"what", "reason", "count",
+        "examples"}``), ``layout``, ``data_folder``, ``save_folder`` and
+        ``already_prepared`` (``True`` when nothing was rewritten); with
+        ``skip_prep`` the stored summary (if any) with ``skipped=True``.
 
     Raises
     ------
@@ -593,52 +706,15 @@ def prepare_diarization(
     >>> info["num_chunks"], info["speakers_per_recording"], again["already_prepared"]
     ({'train': 2}, {'train': {'rec': 1}}, True)
     """
-    save_folder = Path(os.path.abspath(save_folder))
-    opt_path = save_folder / OPT_FILE
+    state = PreparedState(save_folder, OPT_FILE, "Diarization data")
     if skip_prep:
-        logger.info("Skipping diarization preparation (skip_prep=True)")
-        stored = load_options(opt_path)
-        summary = dict(stored["summary"]) if stored else {"save_folder": str(save_folder)}
-        summary["skipped"] = True
-        return summary
-
-    if layout not in LAYOUTS:
-        raise ValueError(f"Unknown layout {layout!r}; valid: {', '.join(LAYOUTS)}")
-    if isinstance(splits, str):
-        splits = (splits,)
-    valid = LAYOUT_SPLITS.get(layout, SPLITS)
-    unknown = [split for split in splits if split not in valid]
-    if unknown or not splits:
-        raise ValueError(f"Layout {layout!r} has no split(s) {unknown}; valid: "
-                         f"{', '.join(valid)}" + (" (test means eval)" if layout == "dihard3"
-                                                 else ""))
-    if chunk_seconds <= 0 or chunk_shift <= 0:
-        raise ValueError(f"chunk_seconds and chunk_shift must be positive, got "
-                         f"{chunk_seconds} and {chunk_shift}")
-    if dihard_set not in ("core", "full"):
-        raise ValueError(f"dihard_set must be 'core' or 'full', got {dihard_set!r}")
-    if len(tuple(chime6_array)) != 2:
-        raise ValueError(f"chime6_array must be (array, channel), got {chime6_array!r}")
+        return state.skip()
+    splits = _check_options(layout, splits, chunk_seconds, chunk_shift, dihard_set,
+                            chime6_array)
     root = Path(os.path.abspath(data_folder))
-    if not root.is_dir():
-        raise FileNotFoundError(f"Data folder {root} does not exist")
-    splits = list(dict.fromkeys(splits))
-
-    reader = _LAYOUT_READERS[layout]
-    found = {split: reader(root, split, ami_mic=ami_mic, chime6_array=tuple(chime6_array),
-                           dihard_set=dihard_set) for split in splits}
-    missing = [(split, uri, found[split].expected[uri]) for split in splits
-               for uri, path in found[split].audio.items() if path is None]
-    if missing:
-        examples = "; ".join(f"{split}/{uri}: {path}" for split, uri, path in missing[:5])
-        raise FileNotFoundError(
-            f"{len(missing)} recordings referenced by the {layout} references have no audio "
-            f"(first: {examples})")
-    for split in splits:
-        if not found[split].audio:
-            raise FileNotFoundError(f"No recordings found for split {split} of the {layout} "
-                                    f"layout in {root}")
-
+    found = _scan(root, layout, splits, ami_mic=ami_mic, chime6_array=tuple(chime6_array),
+                  dihard_set=dihard_set)
+    _check_audio_exists(found, layout, root)
     options = {
         "version": PREP_VERSION,
         "data_folder": str(root),
@@ -650,79 +726,22 @@ def prepare_diarization(
         "chime6_array": list(chime6_array) if layout == "chime6" else None,
         "dihard_set": dihard_set if layout == "dihard3" else None,
     }
-    inputs = [p for split in splits for p in found[split].inputs]
-    inputs += [p for split in splits for p in found[split].audio.values()]
-    fingerprint = _fingerprint(inputs)
-    stored = load_options(opt_path)
-    if (stored and stored.get("options") == options
-            and stored.get("fingerprint") == fingerprint
-            and _outputs_ok(stored.get("summary", {}))):
-        logger.info("Diarization data already prepared in %s, skipping", save_folder)
-        summary = dict(stored["summary"])
-        summary["already_prepared"] = True
+    inputs = fingerprint(path for split in found.values()
+                         for path in split.inputs + list(split.audio.values()))
+    summary = state.lookup(options, inputs)
+    if summary is not None:
         return summary
 
-    durations, rates = {}, {}
+    durations, rates = _read_durations(found, progress)
+    state.clear()
+    summary = _new_summary(state.save_folder, root, layout, found, rates)
+    written = []
     for split in splits:
-        for uri, path in tqdm(sorted(found[split].audio.items()), disable=not progress,
-                              desc=f"Reading {split} audio headers"):
-            info = audio_header(path)
-            durations[split, uri] = int(info.frames) / int(info.samplerate)
-            rates[int(info.samplerate)] = rates.get(int(info.samplerate), 0) + 1
-
-    summary = {
-        "save_folder": str(save_folder),
-        "data_folder": str(root),
-        "layout": layout,
-        "csv": {},
-        "num_recordings": {},
-        "num_chunks": {},
-        "hours": {},
-        "total_hours": 0.0,
-        "speakers_per_recording": {},
-        "sample_rates": {str(rate): count for rate, count in sorted(rates.items())},
-        "unlabelled": sorted(p for split in splits for p in found[split].unlabelled),
-        "already_prepared": False,
-    }
-    if summary["unlabelled"]:
-        logger.warning("Skipped %d audio files without RTTM (first: %s)",
-                       len(summary["unlabelled"]), summary["unlabelled"][0])
-    for split in splits:
-        rttm_dir, uem_dir = save_folder / "rttm" / split, save_folder / "uem" / split
-        rttm_dir.mkdir(parents=True, exist_ok=True)
-        uem_dir.mkdir(parents=True, exist_ok=True)
-        recordings, chunks, speakers = [], [], {}
-        for uri in sorted(found[split].audio):
-            wav, duration = str(found[split].audio[uri]), durations[split, uri]
-            annotation = found[split].annotations[uri]
-            uem = _clip_uem(found[split].uems.get(uri), uri, duration)
-            rttm_path, uem_path = rttm_dir / f"{uri}.rttm", uem_dir / f"{uri}.uem"
-            write_rttm(annotation, rttm_path)
-            write_uem({uri: uem}, uem_path)
-            speakers[uri] = len(annotation.labels())
-            recordings.append((uri, repr(duration), wav, str(rttm_path), str(uem_path)))
-            for start, stop in chunk_regions([(s.start, s.end) for s in uem],
-                                             chunk_seconds, chunk_shift):
-                chunks.append((f"{uri}_{start}_{stop}", f"{(stop - start) / 1000:.3f}", wav,
-                               uri, f"{start / 1000:.3f}", f"{stop / 1000:.3f}",
-                               str(rttm_path)))
-        paths = {"recordings": save_folder / f"{split}_recordings.csv",
-                 "chunks": save_folder / f"{split}_chunks.csv"}
-        write_csv(paths["recordings"], RECORDING_FIELDS, recordings)
-        write_csv(paths["chunks"], CHUNK_FIELDS, chunks)
-        hours = sum(durations[split, uri] for uri in speakers) / 3600
-        summary["csv"][split] = {kind: str(path) for kind, path in paths.items()}
-        summary["num_recordings"][split] = len(recordings)
-        summary["num_chunks"][split] = len(chunks)
-        summary["hours"][split] = hours
-        summary["speakers_per_recording"][split] = speakers
-        summary["total_hours"] += hours
-        logger.info("%s: %d recordings (%.2f h), %d chunks", split, len(recordings), hours,
-                    len(chunks))
-
-    stored = {"options": options, "fingerprint": fingerprint, "summary": summary}
-    partial = opt_path.with_name(opt_path.name + ".part")
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(stored, handle, indent=1, ensure_ascii=False)
-    os.replace(partial, opt_path)
+        written += _write_split(state.save_folder, split, found[split], durations,
+                                chunk_seconds, chunk_shift, summary)
+    state.store(options, inputs, summary, written)
     return summary
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(prepare_diarization))

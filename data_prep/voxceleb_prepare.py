@@ -26,8 +26,16 @@ Outputs in ``save_folder``:
   unique utterances it needs, with the trial-list path
   (``id10270/5r0dWxy17C8/00001.wav``) as ID, and a copy of the trial list.
 * ``opt_voxceleb_prepare.json``: the options, data folders, a fingerprint
-  (file counts, trial-list sizes) and the returned summary; a later call
-  with the same options and fingerprint returns at once.
+  (audio file counts, size and modification time of the trial lists), the
+  list of outputs and the returned summary; a later call with the same
+  options and fingerprint, whose outputs all exist, returns at once.
+
+Every header is read and every trial list checked before anything is
+written. Command line (options as in :func:`prepare_voxceleb`, with
+dashes)::
+
+    python data_prep/voxceleb_prepare.py --data-folder /data/vox1 \\
+        --save-folder results/save --trial-lists veri_test2.txt --no-progress
 
 ``start``/``stop`` are in samples and ``duration`` in seconds, both read
 from the file headers (``soundfile.info``), never by decoding the audio.
@@ -39,18 +47,19 @@ Authors
 """
 
 import concurrent.futures
-import json
 import logging
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf  # noqa: F401 (the doctests use it)
 from tqdm import tqdm
 
-from .common import BadAudioFileError, audio_header, load_options, outputs_exist, write_csv
+from data_prep.common import BadAudioFileError, PreparedState, audio_info  # noqa: F401
+from data_prep.common import fingerprint, flat_paths, note_skipped, run_cli, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -60,43 +69,13 @@ TRIAL_FIELDS = ("ID", "duration", "wav", "spk_id")
 SPLITS = ("train", "dev", "test")
 TRIAL_LABELS = ("0", "1")
 WAVLM_MIN_SAMPLES = 400
-PREP_VERSION = 1
+PREP_VERSION = 2
 LAYOUT_HELP = (
     "expected <root>/wav/<speaker_id>/<video_id>/<utterance>.wav (VoxCeleb1, "
     "converted VoxCeleb2) or <root>/aac/<speaker_id>/<video_id>/<utterance>.m4a "
     "(VoxCeleb2, needs convert_m4a=True)"
 )
 CONVERT_HELP = "ffmpeg -i in.m4a -ac 1 -ar 16000 out.wav"
-
-
-def audio_info(path):
-    """Number of frames and sampling rate of an audio file, from its header.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        Audio file readable by libsndfile.
-
-    Returns
-    -------
-    tuple of int
-        ``(num_frames, sample_rate)``.
-
-    Raises
-    ------
-    BadAudioFileError
-        If the header cannot be read; the message names the file.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     sf.write(f"{tmp}/a.wav", np.zeros(800), 16000)
-    ...     audio_info(f"{tmp}/a.wav")
-    (800, 16000)
-    """
-    info = audio_header(path)
-    return int(info.frames), int(info.samplerate)
 
 
 def chunk_bounds(num_frames, seg_frames):
@@ -291,7 +270,79 @@ def _find_trial_list(name, roots):
     )
 
 
-def _read_infos(items, skip_bad_files, min_frames_at, desc, progress, hint):
+# --------------------------------------------------------------------- scan
+def _check_options(splits, seg_dur, dev_ratio):
+    """Raises ``ValueError`` on an invalid split, ``seg_dur`` or ``dev_ratio``."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"Unknown splits {sorted(unknown)}; valid: {', '.join(SPLITS)}")
+    if seg_dur <= 0:
+        raise ValueError(f"seg_dur must be positive, got {seg_dur}")
+    if not 0.0 <= dev_ratio < 1.0:
+        raise ValueError(f"dev_ratio must be in [0, 1), got {dev_ratio}")
+
+
+def _data_roots(data_folder):
+    """Absolute data folders (one or a list); each must exist."""
+    if isinstance(data_folder, (str, os.PathLike)):
+        data_folder = [data_folder]
+    roots = [Path(os.path.abspath(folder)) for folder in data_folder]
+    if not roots:
+        raise ValueError("No data folder given")
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"Data folder {root} does not exist ({LAYOUT_HELP})")
+    return roots
+
+
+def _find_trial_lists(names, roots):
+    """``{stem: absolute path}`` of the trial lists; stems must be unique."""
+    trial_paths = {}
+    for name in names:
+        path = _find_trial_list(name, roots)
+        if path.stem in trial_paths or path.stem in SPLITS:
+            raise ValueError(f"Trial list name {path.stem!r} is used twice or clashes with "
+                             f"a split")
+        trial_paths[path.stem] = path
+    return trial_paths
+
+
+def _scan_after_conversion(roots, scan, convert_m4a, sample_rate, num_workers, progress):
+    """Converts the m4a files lacking a wav (or raises); ``(wavs, counts, converted)``."""
+    wavs, m4a_pairs, counts = scan
+    num_converted = 0
+    if m4a_pairs:
+        if not convert_m4a:
+            raise RuntimeError(
+                f"Found {len(m4a_pairs)} .m4a files without a .wav counterpart (first: "
+                f"{m4a_pairs[0][0]} -> {m4a_pairs[0][1]}). Convert them to 16 kHz mono "
+                f"WAV with ffmpeg ({CONVERT_HELP}) or pass convert_m4a=True with "
+                f"ffmpeg on PATH"
+            )
+        num_converted = convert_m4a_files(m4a_pairs, sample_rate=sample_rate,
+                                          num_workers=num_workers, progress=progress)
+        logger.info("Converted %d m4a files to wav", num_converted)
+        wavs, _, counts = _scan(roots)
+    if not wavs:
+        raise FileNotFoundError(
+            f"No audio found in {', '.join(str(root) for root in roots)}: {LAYOUT_HELP}"
+        )
+    return wavs, counts, num_converted
+
+
+def _trial_speakers(trials):
+    """Speakers of every utterance of the parsed trial lists."""
+    return {_speaker_of(utt) for listed in trials.values()
+            for _, enrol, test in listed for utt in (enrol, test)}
+
+
+# ----------------------------------------------------------------- validate
+def _min_frames(min_dur, rate):
+    """Fewest samples of a usable file at ``rate``."""
+    return WAVLM_MIN_SAMPLES if min_dur is None else int(np.ceil(min_dur * rate))
+
+
+def _read_infos(items, skip_bad_files, min_dur, desc, progress, hint):
     """Reads headers of ``(key, path)`` items; drops bad and too short files.
 
     An unreadable file raises :class:`BadAudioFileError` (message ending
@@ -310,13 +361,65 @@ def _read_infos(items, skip_bad_files, min_frames_at, desc, progress, hint):
             logger.warning("Skipping unreadable file %s", path)
             bad.append(str(path))
             continue
-        if frames < min_frames_at(rate):
+        if frames < _min_frames(min_dur, rate):
             too_short.append(str(path))
             continue
         infos[key] = (frames, rate)
     return infos, bad, too_short
 
 
+def _training_infos(wavs, excluded, skip_bad_files, min_dur, sample_rate, progress, summary):
+    """Headers of the training files; excluded, unreadable and short ones are noted."""
+    kept = [rel for rel in wavs if _speaker_of(rel) not in excluded]
+    dropped = [wavs[rel] for rel in wavs if _speaker_of(rel) in excluded]
+    logger.info("Excluded %d trial-list speakers (%d files) from training",
+                len(summary["excluded_speakers"]), len(dropped))
+    infos, bad, too_short = _read_infos(
+        [(rel, wavs[rel]) for rel in kept], skip_bad_files, min_dur,
+        "Reading training file headers", progress,
+        "Re-download or remove the file, or pass skip_bad_files=True")
+    summary.update(num_excluded_files=len(dropped), bad_files=bad, num_bad_files=len(bad),
+                   num_too_short=len(too_short))
+    note_skipped(summary, "files", "speaker of a trial list (exclude_trial_speakers)", dropped)
+    note_skipped(summary, "files", "unreadable header (skip_bad_files)", bad)
+    note_skipped(summary, "files", "shorter than the minimum duration (min_dur)", too_short)
+    if not infos:
+        raise FileNotFoundError(
+            f"No usable training audio in {', '.join(summary['data_folders'])} after "
+            f"excluding {len(excluded)} trial speakers and {len(bad) + len(too_short)} "
+            f"bad or short files ({LAYOUT_HELP})"
+        )
+    rate_counts = {}
+    for _, rate in infos.values():
+        rate_counts[rate] = rate_counts.get(rate, 0) + 1
+    if set(rate_counts) - {sample_rate}:
+        logger.warning("Sampling rates found (rate: files): %s; expected %d Hz",
+                       rate_counts, sample_rate)
+    return infos
+
+
+def _trial_rows(stem, path, listed, wavs, infos, min_dur, progress):
+    """Rows of ``<stem>.csv``: every utterance of a trial list, checked and measured."""
+    needed = list(dict.fromkeys(utt for _, enrol, test in listed for utt in (enrol, test)))
+    missing = [utt for utt in needed if utt not in wavs]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} utterances of trial list {path} are not in the data folders "
+            f"(first: {missing[0]}; {LAYOUT_HELP})"
+        )
+    todo = [(utt, wavs[utt]) for utt in needed if utt not in infos]
+    list_infos, _, too_short = _read_infos(
+        todo, False, min_dur, f"Reading {stem} file headers", progress,
+        f"Trial list {path} needs it: re-download the file")
+    if too_short:
+        raise ValueError(f"Trial list {path} needs files shorter than the minimum "
+                         f"duration: {', '.join(too_short[:5])}")
+    list_infos.update({utt: infos[utt] for utt in needed if utt in infos})
+    return [(utt, repr(list_infos[utt][0] / list_infos[utt][1]), str(wavs[utt]),
+             _speaker_of(utt)) for utt in needed]
+
+
+# -------------------------------------------------------------------- write
 def _split_dev(files_by_speaker, dev_ratio, seed):
     """Deterministically holds out ``dev_ratio`` of each speaker's files."""
     train, dev = [], []
@@ -345,6 +448,65 @@ def _train_rows(rel_paths, wavs, infos, random_chunk, seg_dur):
             rows.append((f"{base}_{start}_{stop}", repr((stop - start) / rate),
                          path, start, stop, spk))
     return rows
+
+
+def _write_training(save_folder, splits, wavs, infos, random_chunk, seg_dur, dev_ratio,
+                    seed, summary):
+    """Writes ``train.csv`` and ``dev.csv`` (those in ``splits``)."""
+    by_speaker = {}
+    for rel in infos:
+        by_speaker.setdefault(_speaker_of(rel), []).append(rel)
+    train_files, dev_files = (
+        _split_dev(by_speaker, dev_ratio, seed) if "dev" in splits else (sorted(infos), []))
+    summary["speakers"] = sorted(by_speaker)
+    for split, files in (("train", train_files), ("dev", dev_files)):
+        if split not in splits:
+            continue
+        rows = _train_rows(files, wavs, infos, random_chunk, seg_dur)
+        path = write_manifest(summary, save_folder / f"{split}.csv", TRAIN_FIELDS, rows)
+        summary["csv"][split] = path
+        summary[f"num_{split}_files"] = len(files)
+        summary[f"num_{split}_rows"] = len(rows)
+        logger.info("%s: %d rows from %d files of %d speakers", path, len(rows),
+                    len(files), len({_speaker_of(rel) for rel in files}))
+
+
+def _write_trial_list(save_folder, stem, path, listed, rows, summary):
+    """Writes ``<stem>.csv`` and a copy of the trial list."""
+    summary["csv"][stem] = write_manifest(summary, save_folder / f"{stem}.csv",
+                                          TRIAL_FIELDS, rows)
+    copy = save_folder / path.name
+    if copy != path:
+        shutil.copyfile(path, copy)
+    summary["trial_lists"][stem] = str(copy)
+    summary["num_trials"][stem] = len(listed)
+    logger.info("%s: %d trials over %d utterances", summary["csv"][stem], len(listed),
+                len(rows))
+
+
+def _new_summary(save_folder, roots, excluded, wavs, num_converted):
+    """Summary before anything is read or written."""
+    return {
+        "save_folder": str(save_folder),
+        "data_folders": [str(root) for root in roots],
+        "csv": {},
+        "csv_rows": {},
+        "trial_lists": {},
+        "num_trials": {},
+        "speakers": [],
+        "excluded_speakers": sorted(excluded & {_speaker_of(rel) for rel in wavs}),
+        "num_excluded_files": 0,
+        "num_train_files": 0,
+        "num_train_rows": 0,
+        "num_dev_files": 0,
+        "num_dev_rows": 0,
+        "bad_files": [],
+        "num_bad_files": 0,
+        "num_too_short": 0,
+        "num_converted": num_converted,
+        "skipped_inputs": [],
+        "already_prepared": False,
+    }
 
 
 def prepare_voxceleb(
@@ -415,9 +577,12 @@ def prepare_voxceleb(
         ``num_dev_files``, ``num_dev_rows``, ``speakers`` (training
         speakers), ``excluded_speakers``, ``num_excluded_files``,
         ``bad_files``, ``num_bad_files``, ``num_too_short``,
-        ``num_trials``, ``num_converted``, ``data_folders``,
+        ``num_trials``, ``num_converted``, ``csv_rows`` (CSV path ->
+        rows), ``skipped_inputs`` (what was left out and why: a list of
+        ``{"what", "reason", "count", "examples"}``), ``data_folders``,
         ``save_folder`` and ``already_prepared`` (``True`` when the
-        outputs were up to date and nothing was rewritten).
+        outputs were up to date and nothing was rewritten); with
+        ``skip_prep`` the stored summary (if any) with ``skipped=True``.
 
     Raises
     ------
@@ -446,45 +611,13 @@ def prepare_voxceleb(
     >>> info["num_train_files"], len(info["excluded_speakers"]), again["already_prepared"]
     (4, 3, True)
     """
-    save_folder = Path(os.path.abspath(save_folder))
-    opt_path = save_folder / OPT_FILE
+    state = PreparedState(save_folder, OPT_FILE, "VoxCeleb")
     if skip_prep:
-        logger.info("Skipping VoxCeleb preparation (skip_prep=True)")
-        stored = load_options(opt_path)
-        summary = dict(stored["summary"]) if stored else {"save_folder": str(save_folder)}
-        summary["skipped"] = True
-        return summary
-
-    unknown = set(splits) - set(SPLITS)
-    if unknown:
-        raise ValueError(f"Unknown splits {sorted(unknown)}; valid: {', '.join(SPLITS)}")
-    if seg_dur <= 0:
-        raise ValueError(f"seg_dur must be positive, got {seg_dur}")
-    if not 0.0 <= dev_ratio < 1.0:
-        raise ValueError(f"dev_ratio must be in [0, 1), got {dev_ratio}")
-    if isinstance(data_folder, (str, os.PathLike)):
-        data_folder = [data_folder]
-    roots = [Path(os.path.abspath(folder)) for folder in data_folder]
-    if not roots:
-        raise ValueError("No data folder given")
-    for root in roots:
-        if not root.is_dir():
-            raise FileNotFoundError(f"Data folder {root} does not exist ({LAYOUT_HELP})")
-
-    def min_frames_at(rate):
-        if min_dur is None:
-            return WAVLM_MIN_SAMPLES
-        return int(np.ceil(min_dur * rate))
-
-    trial_paths = {}
-    for name in trial_lists:
-        path = _find_trial_list(name, roots)
-        stem = path.stem
-        if stem in trial_paths or stem in SPLITS:
-            raise ValueError(f"Trial list name {stem!r} is used twice or clashes with a split")
-        trial_paths[stem] = path
-
-    wavs, m4a_pairs, counts = _scan(roots)
+        return state.skip()
+    _check_options(splits, seg_dur, dev_ratio)
+    roots = _data_roots(data_folder)
+    trial_paths = _find_trial_lists(trial_lists, roots)
+    scan = _scan(roots)
     options = {
         "version": PREP_VERSION,
         "data_folders": [str(root) for root in roots],
@@ -499,144 +632,33 @@ def prepare_voxceleb(
         "seed": int(seed) if "dev" in splits else None,
         "sample_rate": int(sample_rate),
     }
-
-    def fingerprint(file_counts):
-        lists = {stem: [path.stat().st_size, path.stat().st_mtime_ns]
-                 for stem, path in trial_paths.items()}
-        return {"audio_files": file_counts, "trial_lists": lists}
-
-    stored = load_options(opt_path)
-    if (stored and stored.get("options") == options
-            and stored.get("fingerprint") == fingerprint(counts)
-            and outputs_exist(stored.get("summary", {}), ("csv", "trial_lists"))):
-        logger.info("VoxCeleb already prepared in %s, skipping", save_folder)
-        summary = dict(stored["summary"])
-        summary["already_prepared"] = True
+    summary = state.lookup(options, fingerprint(trial_paths.values(), audio_files=scan[2]))
+    if summary is not None:
         return summary
 
-    num_converted = 0
-    if m4a_pairs:
-        if not convert_m4a:
-            raise RuntimeError(
-                f"Found {len(m4a_pairs)} .m4a files without a .wav counterpart (first: "
-                f"{m4a_pairs[0][0]} -> {m4a_pairs[0][1]}). Convert them to 16 kHz mono "
-                f"WAV with ffmpeg ({CONVERT_HELP}) or pass convert_m4a=True with "
-                f"ffmpeg on PATH"
-            )
-        num_converted = convert_m4a_files(m4a_pairs, sample_rate=sample_rate,
-                                          num_workers=num_workers, progress=progress)
-        logger.info("Converted %d m4a files to wav", num_converted)
-        wavs, _, counts = _scan(roots)
-    if not wavs:
-        raise FileNotFoundError(
-            f"No audio found in {', '.join(str(root) for root in roots)}: {LAYOUT_HELP}"
-        )
-
-    save_folder.mkdir(parents=True, exist_ok=True)
+    wavs, counts, num_converted = _scan_after_conversion(
+        roots, scan, convert_m4a, sample_rate, num_workers, progress)
     trials = {stem: parse_trial_list(path) for stem, path in trial_paths.items()}
-    trial_speakers = {_speaker_of(utt) for listed in trials.values()
-                      for _, enrol, test in listed for utt in (enrol, test)}
-    excluded = trial_speakers if exclude_trial_speakers else set()
-    summary = {
-        "save_folder": str(save_folder),
-        "data_folders": [str(root) for root in roots],
-        "csv": {},
-        "trial_lists": {},
-        "num_trials": {},
-        "speakers": [],
-        "excluded_speakers": sorted(excluded & {_speaker_of(rel) for rel in wavs}),
-        "num_excluded_files": 0,
-        "num_train_files": 0,
-        "num_train_rows": 0,
-        "num_dev_files": 0,
-        "num_dev_rows": 0,
-        "bad_files": [],
-        "num_bad_files": 0,
-        "num_too_short": 0,
-        "num_converted": num_converted,
-        "already_prepared": False,
-    }
-    infos = {}
+    excluded = _trial_speakers(trials) if exclude_trial_speakers else set()
+    summary = _new_summary(state.save_folder, roots, excluded, wavs, num_converted)
+    training = "train" in splits or "dev" in splits
+    infos = (_training_infos(wavs, excluded, skip_bad_files, min_dur, sample_rate, progress,
+                             summary) if training else {})
+    trial_rows = {stem: _trial_rows(stem, trial_paths[stem], trials[stem], wavs, infos,
+                                    min_dur, progress)
+                  for stem in trials if "test" in splits}
 
-    if "train" in splits or "dev" in splits:
-        kept = [rel for rel in wavs if _speaker_of(rel) not in excluded]
-        summary["num_excluded_files"] = len(wavs) - len(kept)
-        logger.info("Excluded %d trial-list speakers (%d files) from training",
-                    len(summary["excluded_speakers"]), summary["num_excluded_files"])
-        infos, bad, too_short = _read_infos(
-            [(rel, wavs[rel]) for rel in kept], skip_bad_files, min_frames_at,
-            "Reading training file headers", progress,
-            "Re-download or remove the file, or pass skip_bad_files=True")
-        summary["bad_files"] = bad
-        summary["num_bad_files"] = len(bad)
-        summary["num_too_short"] = len(too_short)
-        if bad or too_short:
-            logger.info("Skipped %d unreadable and %d too short files", len(bad),
-                        len(too_short))
-        if not infos:
-            raise FileNotFoundError(
-                f"No usable training audio in {', '.join(str(r) for r in roots)} after "
-                f"excluding {len(excluded)} trial speakers and {len(bad) + len(too_short)} "
-                f"bad or short files ({LAYOUT_HELP})"
-            )
-        by_speaker = {}
-        for rel in infos:
-            by_speaker.setdefault(_speaker_of(rel), []).append(rel)
-        train_files, dev_files = (
-            _split_dev(by_speaker, dev_ratio, seed) if "dev" in splits
-            else (sorted(infos), []))
-        summary["speakers"] = sorted(by_speaker)
-        rate_counts = {}
-        for frames, rate in infos.values():
-            rate_counts[rate] = rate_counts.get(rate, 0) + 1
-        if set(rate_counts) - {sample_rate}:
-            logger.warning("Sampling rates found (rate: files): %s; expected %d Hz",
-                           rate_counts, sample_rate)
-        for split, files in (("train", train_files), ("dev", dev_files)):
-            if split not in splits:
-                continue
-            rows = _train_rows(files, wavs, infos, random_chunk, seg_dur)
-            path = save_folder / f"{split}.csv"
-            write_csv(path, TRAIN_FIELDS, rows)
-            summary["csv"][split] = str(path)
-            summary[f"num_{split}_files"] = len(files)
-            summary[f"num_{split}_rows"] = len(rows)
-            logger.info("%s: %d rows from %d files of %d speakers", path, len(rows),
-                        len(files), len({_speaker_of(rel) for rel in files}))
-
-    if "test" in splits:
-        for stem, listed in trials.items():
-            needed = list(dict.fromkeys(utt for _, enrol, test in listed
-                                        for utt in (enrol, test)))
-            missing = [utt for utt in needed if utt not in wavs]
-            if missing:
-                raise ValueError(
-                    f"{len(missing)} utterances of trial list {trial_paths[stem]} are not "
-                    f"in the data folders (first: {missing[0]}; {LAYOUT_HELP})"
-                )
-            todo = [(utt, wavs[utt]) for utt in needed if utt not in infos]
-            list_infos, bad, too_short = _read_infos(
-                todo, False, min_frames_at, f"Reading {stem} file headers", progress,
-                f"Trial list {trial_paths[stem]} needs it: re-download the file")
-            if too_short:
-                raise ValueError(f"Trial list {trial_paths[stem]} needs files shorter than "
-                                 f"the minimum duration: {', '.join(too_short[:5])}")
-            list_infos.update({utt: infos[utt] for utt in needed if utt in infos})
-            rows = [(utt, repr(list_infos[utt][0] / list_infos[utt][1]), str(wavs[utt]),
-                     _speaker_of(utt)) for utt in needed]
-            path = save_folder / f"{stem}.csv"
-            write_csv(path, TRIAL_FIELDS, rows)
-            copy = save_folder / trial_paths[stem].name
-            if copy != trial_paths[stem]:
-                shutil.copyfile(trial_paths[stem], copy)
-            summary["csv"][stem] = str(path)
-            summary["trial_lists"][stem] = str(copy)
-            summary["num_trials"][stem] = len(listed)
-            logger.info("%s: %d trials over %d utterances", path, len(listed), len(rows))
-
-    stored = {"options": options, "fingerprint": fingerprint(counts), "summary": summary}
-    partial = opt_path.with_name(opt_path.name + ".part")
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(stored, handle, indent=1, ensure_ascii=False)
-    os.replace(partial, opt_path)
+    state.clear()
+    if training:
+        _write_training(state.save_folder, splits, wavs, infos, random_chunk, seg_dur,
+                        dev_ratio, seed, summary)
+    for stem, rows in trial_rows.items():
+        _write_trial_list(state.save_folder, stem, trial_paths[stem], trials[stem], rows,
+                          summary)
+    state.store(options, fingerprint(trial_paths.values(), audio_files=counts), summary,
+                flat_paths(summary["csv"]) + flat_paths(summary["trial_lists"]))
     return summary
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(prepare_voxceleb))

@@ -1,11 +1,137 @@
-"""Small shared pieces used across the library: module unwrapping, audio checks.
+"""Small shared pieces every part of the library uses; only torch is imported.
 
-Only torch is imported here, so every part of the package can use these.
+* the valid-frame rule of padded batches (:func:`valid_frame_counts`,
+  :func:`valid_frame_mask`, :func:`length_mask`), the one place it is written;
+* the softmax-weighted sum over encoder layers and the input check / gradient
+  scaling of back-ends (:func:`weighted_layer_sum`, :func:`prepare_hidden`,
+  :class:`GradMultiply`);
+* DDP unwrapping, audio and length checks, integer-PCM scaling.
 """
 
 import torch
 
-__all__ = ["unwrap_module", "pcm_to_float", "check_finite_audio", "check_relative_lengths"]
+__all__ = ["valid_frame_counts", "valid_frame_mask", "length_mask", "weighted_layer_sum",
+           "prepare_hidden", "GradMultiply", "unwrap_module", "pcm_to_float",
+           "check_finite_audio", "check_relative_lengths"]
+
+
+def valid_frame_counts(lengths, num_frames):
+    """Number of valid frames per utterance (SpeechBrain convention).
+
+    Utterance ``b`` has ``round(lengths[b] * num_frames)`` valid frames,
+    clamped to ``[1, num_frames]``. Give WavLM frame-axis lengths
+    (:meth:`PrunableWavLM.frame_relative_lengths`) to get its exact counts.
+
+    Arguments
+    ---------
+    lengths : torch.Tensor
+        Relative lengths in (0, 1], shape ``[B]``.
+    num_frames : int
+        Padded number of frames ``T``.
+
+    Returns
+    -------
+    torch.Tensor
+        Integer counts, shape ``[B]`` (long).
+
+    Example
+    -------
+    >>> valid_frame_counts(torch.tensor([1.0, 0.5, 0.01]), 4)
+    tensor([4, 2, 1])
+    """
+    counts = torch.round(torch.as_tensor(lengths).float() * num_frames).long()
+    return counts.clamp(min=1, max=num_frames)
+
+
+def length_mask(counts, max_len):
+    """Boolean ``[B, max_len]`` mask, True on the first ``counts[b]`` positions.
+
+    Example
+    -------
+    >>> length_mask(torch.tensor([2, 0]), 3)
+    tensor([[ True,  True, False],
+            [False, False, False]])
+    """
+    return torch.arange(max_len, device=counts.device)[None, :] < counts[:, None]
+
+
+def valid_frame_mask(lengths, num_frames, device=None):
+    """Boolean ``[B, T]`` mask of valid frames (:func:`valid_frame_counts`); None for None.
+
+    Example
+    -------
+    >>> valid_frame_mask(torch.tensor([1.0, 0.5]), 4)
+    tensor([[ True,  True,  True,  True],
+            [ True,  True, False, False]])
+    """
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, device=device)
+    return length_mask(valid_frame_counts(lengths, num_frames), num_frames)
+
+
+def weighted_layer_sum(hidden, logits):
+    """``sum_l softmax(logits)_l * hidden[l]``: ``[L, B, T, D]`` -> ``[B, T, D]``.
+
+    Example
+    -------
+    >>> hidden = torch.stack([torch.zeros(1, 2, 3), torch.ones(1, 2, 3)])
+    >>> weighted_layer_sum(hidden, torch.zeros(2))[0, 0]
+    tensor([0.5000, 0.5000, 0.5000])
+    """
+    weights = torch.softmax(logits, dim=-1).to(hidden.dtype)
+    return torch.tensordot(weights, hidden, dims=([0], [0]))  # no [L, B, T, D] temporary
+
+
+class GradMultiply(torch.autograd.Function):
+    """Identity in the forward pass, gradient multiplied by ``scale`` backwards.
+
+    Used to slow down (``scale < 1``) the fine-tuning of the encoder feeding
+    a back-end, as in fairseq / the MHFA recipes.
+
+    Example
+    -------
+    >>> x = torch.ones(3, requires_grad=True)
+    >>> GradMultiply.apply(x, 0.1).sum().backward()
+    >>> x.grad
+    tensor([0.1000, 0.1000, 0.1000])
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        """Return ``x`` unchanged (as a view), remembering ``scale``."""
+        ctx.scale = float(scale)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """Scale the incoming gradient; ``scale`` itself gets no gradient."""
+        return grad * ctx.scale, None
+
+
+def prepare_hidden(hidden, num_layers, feat_dim, feature_grad_mult, name):
+    """Check ``hidden [L+1, B, T, D]`` against a back-end's sizes; scale its gradient.
+
+    Raises ``ValueError`` naming the back-end, the expected and the actual
+    shape; applies :class:`GradMultiply` when ``feature_grad_mult != 1``.
+
+    Example
+    -------
+    >>> prepare_hidden(torch.zeros(3, 1, 5, 8), 4, 8, 1.0, "MHFA")
+    Traceback (most recent call last):
+    ...
+    ValueError: MHFA expects hidden states [4, B, T, 8], got (3, 1, 5, 8)
+    """
+    if hidden.dim() != 4 or hidden.shape[0] != num_layers or hidden.shape[-1] != feat_dim:
+        raise ValueError(
+            f"{name} expects hidden states [{num_layers}, B, T, {feat_dim}], "
+            f"got {tuple(hidden.shape)}"
+        )
+    if feature_grad_mult != 1.0:
+        hidden = GradMultiply.apply(hidden, feature_grad_mult)
+    return hidden
+
+
 
 # Integer PCM -> float, exactly as libsndfile (soundfile) reads such files:
 # signed samples are divided by 2 ** (bits - 1); unsigned 8-bit is offset first.

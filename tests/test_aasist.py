@@ -5,8 +5,9 @@ import copy
 import pytest
 import torch
 
-from speechbrain_pruning.backends import SSLAASIST, SpoofHead, bonafide_score, build_backend
-from speechbrain_pruning.backends.aasist import _GraphPool, _masked_batch_norm
+from speechbrain_pruning.pruning import build_module as build_backend
+from speechbrain_pruning.spoofing import SSLAASIST, SpoofHead, bonafide_score
+from speechbrain_pruning.spoofing.aasist import _GraphPool, _masked_batch_norm
 
 LAYERS, DIM = 4, 16
 SMALL = dict(
@@ -102,7 +103,7 @@ def test_default_model_runs_on_wavlm_large_shapes():
 
 
 def test_build_backend():
-    backend = build_backend("speechbrain_pruning.backends.SSLAASIST", SMALL)
+    backend = build_backend("speechbrain_pruning.spoofing.SSLAASIST", SMALL)
     assert isinstance(backend, SSLAASIST)
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from speechbrain_pruning.inference import PrunedSpoofDetector
-from speechbrain_pruning.metrics.spoofing import read_scores
-from speechbrain_pruning.synthetic_spoof import make_asvspoof5_mini
+from speechbrain_pruning.spoofing.metrics import read_scores
+from speechbrain_pruning.synthetic.spoof import make_asvspoof5_mini
 
 from conftest import make_hf_wavlm
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
-from speechbrain_pruning.backends import MHFA, MarginScheduler, WeightedLayerECAPA
+from speechbrain_pruning.speaker import MHFA, MarginScheduler, WeightedLayerECAPA
 
 LAYERS, DIM = 4, 16
 SMALL_MHFA = dict(num_layers=LAYERS, feat_dim=DIM, num_heads=3, compression_dim=8, embed_dim=6)

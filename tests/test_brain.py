@@ -7,9 +7,9 @@ import torch
 
 from speechbrain_pruning import PrunableWavLM
 from speechbrain_pruning.augment import build_wav_augment
-from speechbrain_pruning.brain import PruningBrain
-from speechbrain_pruning.distill import DistillLoss
-from speechbrain_pruning.sparsity import SparsityController
+from speechbrain_pruning.pruning.brain import PruningBrain
+from speechbrain_pruning.pruning.distill import DistillLoss
+from speechbrain_pruning.pruning.sparsity import SparsityController
 
 from conftest import make_hf_wavlm
 
@@ -200,7 +200,7 @@ def test_skipped_fp16_step_does_not_advance_schedules(tmp_path):
 def test_each_ddp_rank_gets_its_own_seed(tmp_path, monkeypatch):
     """rank_seed: rank 0 keeps the run's seed, rank r uses seed + r; the gate noise
     of two ranks differs while the run stays reproducible."""
-    from speechbrain_pruning.brain import rank_seed
+    from speechbrain_pruning.pruning.brain import rank_seed
 
     make_hf_wavlm(tmp_path / "hf")
     samples = {}
@@ -238,7 +238,7 @@ def test_wav_augment_from_local_folders(tmp_path):
 
 
 def test_training_audio_with_nan_names_file_and_manifest_row(tmp_path):
-    from speechbrain_pruning.dataio import read_segment
+    from speechbrain_pruning.audio import read_segment
 
     wav = np.zeros(8000, dtype=np.float32)
     wav[42] = np.nan

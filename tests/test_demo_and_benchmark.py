@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from speechbrain_pruning import PrunableWavLM, demo
+from speechbrain_pruning import PrunableWavLM
+from speechbrain_pruning.pruning import demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import wavlm_speed  # noqa: E402

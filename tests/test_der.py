@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from pyannote.core import Annotation, Segment, Timeline
 
-from speechbrain_pruning.metrics.der import DER_COLUMNS, der_report, nist_collar, write_der_report
+from speechbrain_pruning.diarization.der import DER_COLUMNS, der_report, nist_collar, write_der_report
 
 
 def make(uri, turns):

@@ -19,7 +19,7 @@ from pyannote.core import Annotation, Segment
 
 from speechbrain_pruning.diarization.clustering import cluster_embeddings
 from speechbrain_pruning.diarization.pipeline import SlidingWindowDiarizer, smooth_binary
-from speechbrain_pruning.metrics.der import der_report
+from speechbrain_pruning.diarization.der import der_report
 
 SR = 16000
 HOP = 320
@@ -249,7 +249,7 @@ def test_long_file_streams_with_frame_level_state(tmp_path):
 
 
 def test_audio_source_rejects_nan_and_scales_integer_pcm(tmp_path):
-    from speechbrain_pruning.diarization.pipeline import AudioSource
+    from speechbrain_pruning.audio import AudioSource
 
     wav = np.zeros(1000, dtype=np.float32)
     wav[500] = np.nan

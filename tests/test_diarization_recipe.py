@@ -12,7 +12,7 @@ import soundfile as sf
 from speechbrain_pruning.diarization.cli import main as cli_main
 from speechbrain_pruning.diarization.rttm import read_rttm
 from speechbrain_pruning.inference import PrunedDiarizer
-from speechbrain_pruning.synthetic_meeting import make_meeting_corpus
+from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
 
 from conftest import make_hf_wavlm
 
@@ -148,7 +148,7 @@ def test_cli_same_stems_failures_and_exit_status(exported_model, corpus_and_wavl
 
 
 def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkeypatch):
-    from speechbrain_pruning.diarization.training import DiarizationBrain
+    DiarizationBrain = ami_train.DiarizationBrain
 
     corpus, wavlm = corpus_and_wavlm
     args = recipe_args(corpus, wavlm, tmp_path / "exp", "--number_of_epochs=2",
@@ -181,15 +181,15 @@ def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkey
 def test_external_speaker_embedding_folder(exported_model, corpus_and_wavlm, tmp_path):
     """``embedding_source``: an exported PrunedSpeakerRecognition folder embeds the speakers."""
     from speechbrain_pruning import PrunableWavLM
-    from speechbrain_pruning.backends import MHFA
-    from speechbrain_pruning.export import export_model
+    from speechbrain_pruning.speaker import MHFA
+    from speechbrain_pruning.pruning.export import export_model
     from speechbrain_pruning.inference import PrunedSpeakerRecognition
 
     corpus, wavlm = corpus_and_wavlm
     kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
               "embed_dim": 16}
     export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(wavlm), {"backend": MHFA(**kwargs)},
-                 {"backend": ("speechbrain_pruning.backends.MHFA", kwargs)},
+                 {"backend": ("speechbrain_pruning.speaker.MHFA", kwargs)},
                  "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
     model = PrunedDiarizer.from_hparams(source=exported_model,
                                         overrides={"embedding_source": str(tmp_path / "sv")})

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from speechbrain_pruning.distill import DistillLoss, cosine_term, valid_frame_mask
+from speechbrain_pruning.pruning.distill import DistillLoss, cosine_term, valid_frame_mask
 
 ALL_TERMS = dict(l1_weight=1.0, l2_weight=1.0, cos_weight=1.0)
 

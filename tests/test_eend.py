@@ -6,8 +6,9 @@ import itertools
 import pytest
 import torch
 
-from speechbrain_pruning.backends import EENDHead, build_backend
-from speechbrain_pruning.powerset import Powerset
+from speechbrain_pruning.diarization import EENDHead
+from speechbrain_pruning.pruning import build_module as build_backend
+from speechbrain_pruning.diarization.powerset import Powerset
 
 LAYERS, DIM = 3, 16
 SMALL = dict(num_layers=LAYERS, feat_dim=DIM, hidden=8, conformer_layers=2, heads=2,
@@ -238,7 +239,7 @@ def test_state_dict_copy_and_build_backend():
     hidden = _hidden()
     lengths = torch.tensor([1.0, 0.5])
     assert torch.allclose(clone(hidden, lengths), head(hidden, lengths))
-    built = build_backend("speechbrain_pruning.backends.EENDHead", SMALL).eval()
+    built = build_backend("speechbrain_pruning.diarization.EENDHead", SMALL).eval()
     built.load_state_dict(head.state_dict())
     assert torch.allclose(built(hidden, lengths), head(hidden, lengths))
 

@@ -5,7 +5,7 @@ import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_pruning import PrunableWavLM
-from speechbrain_pruning.sparsity import SparsityController, pruning_param_groups
+from speechbrain_pruning.pruning.sparsity import SparsityController, pruning_param_groups
 
 from conftest import make_hf_wavlm
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import signal
 
-from speechbrain_pruning.rawboost import RawBoost, notch_fir
+from speechbrain_pruning.spoofing.rawboost import RawBoost, notch_fir
 
 RATE = 16000
 ALGOS = list(range(1, 9))

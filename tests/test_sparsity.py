@@ -7,7 +7,7 @@ import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
-from speechbrain_pruning.sparsity import (
+from speechbrain_pruning.pruning.sparsity import (
     SCHEDULES,
     SparsityController,
     pruning_param_groups,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from speechbrain_pruning.metrics import (
+from speechbrain_pruning.detection import eer
+from speechbrain_pruning.spoofing.metrics import (
     bayes_threshold,
     breakdown,
     breakdown_table,
@@ -15,7 +16,6 @@ from speechbrain_pruning.metrics import (
     cm_act_dcf,
     cm_eer,
     cm_min_dcf,
-    eer,
     evaluate_cm,
     min_cllr,
     read_scores,

@@ -8,13 +8,8 @@ import pytest
 import soundfile as sf
 import torchaudio
 
-from speechbrain_pruning.synthetic import (
-    TRIAL_LISTS,
-    VIDEO_ID_ALPHABET,
-    make_voxceleb_mini,
-    sample_speaker,
-    synthesize_utterance,
-)
+from speechbrain_pruning.synthetic import sample_speaker, synthesize_utterance
+from speechbrain_pruning.synthetic.voxceleb import TRIAL_LISTS, VIDEO_ID_ALPHABET, make_voxceleb_mini
 
 SAMPLE_RATE = 16000
 CORPUS = dict(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_pruning.synthetic_meeting import (
+from speechbrain_pruning.synthetic.meeting import (
     make_meeting_corpus,
     simulate_meeting,
     speech_statistics,

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from speechbrain_pruning.synthetic import sample_speaker
-from speechbrain_pruning.synthetic_spoof import (
+from speechbrain_pruning.synthetic.spoof import (
     ATTACK_TAGS,
     ATTACKS,
     AUDIO_DIRS,

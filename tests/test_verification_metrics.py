@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from speechbrain_pruning.metrics import (
+from speechbrain_pruning.speaker.metrics import (
     cosine_scores,
     det_curve,
     eer,

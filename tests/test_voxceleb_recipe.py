@@ -190,8 +190,8 @@ def test_padded_batch_embeddings_equal_single_files(small_export):
 def small_export(tmp_path):
     """An untrained exported speaker model (random WavLM + MHFA), built in a second."""
     from speechbrain_pruning import PrunableWavLM
-    from speechbrain_pruning.backends import MHFA
-    from speechbrain_pruning.export import export_model
+    from speechbrain_pruning.speaker import MHFA
+    from speechbrain_pruning.pruning.export import export_model
 
     make_hf_wavlm(tmp_path / "hf")
     kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
@@ -199,7 +199,7 @@ def small_export(tmp_path):
     torch.manual_seed(0)
     export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(tmp_path / "hf"),
                  {"backend": MHFA(**kwargs)},
-                 {"backend": ("speechbrain_pruning.backends.MHFA", kwargs)},
+                 {"backend": ("speechbrain_pruning.speaker.MHFA", kwargs)},
                  "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
     return tmp_path / "sv"
 

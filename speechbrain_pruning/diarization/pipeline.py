@@ -68,102 +68,15 @@ Authors
 import os
 
 import numpy as np
-import soundfile as sf
 import torch
 from pyannote.core import Annotation, Segment
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from speechbrain_pruning.diarization.clustering import cluster_embeddings
-from speechbrain_pruning.nn import pcm_to_float
+from ..audio import AudioSource, as_numpy
+from .clustering import cluster_embeddings
 
-__all__ = ["SlidingWindowDiarizer", "AudioSource", "binary_runs", "smooth_binary"]
-
-
-def _to_numpy(x, dtype=np.float32):
-    """numpy array of a tensor / array-like."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu", torch.float32).numpy()
-    return np.asarray(x, dtype=dtype)
-
-
-class AudioSource:
-    """Random access to mono audio held in memory or read from a file.
-
-    Arguments
-    ---------
-    audio : str, os.PathLike, numpy.ndarray or torch.Tensor
-        A path (read lazily with soundfile) or a waveform ``[S]`` / ``[1, S]``.
-    sample_rate : int
-        Expected sample rate; a file at another rate raises ``ValueError``.
-
-    Example
-    -------
-    >>> src = AudioSource(np.arange(5.0), 16000)
-    >>> src.num_samples, src.read(3, 7).tolist()
-    (5, [3.0, 4.0, 0.0, 0.0])
-    """
-
-    def __init__(self, audio, sample_rate=16000):
-        self.sample_rate = sample_rate
-        self.path = None
-        self._file = None
-        if isinstance(audio, (str, os.PathLike)):
-            self.path = os.fspath(audio)
-            info = sf.info(self.path)
-            if info.samplerate != sample_rate:
-                raise ValueError(
-                    f"{self.path}: sample rate {info.samplerate} != {sample_rate}; resample first"
-                )
-            self.num_samples = int(info.frames)
-            self._wav = None
-        else:
-            if isinstance(audio, torch.Tensor) and not audio.is_floating_point():
-                audio = pcm_to_float(audio)  # integer PCM, scaled as a file read would be
-            wav = _to_numpy(audio)
-            if wav.ndim == 2 and wav.shape[0] == 1:
-                wav = wav[0]
-            if wav.ndim != 1:
-                raise ValueError(f"audio must be [S] or [1, S], got shape {wav.shape}")
-            if not np.isfinite(wav).all():
-                bad = np.flatnonzero(~np.isfinite(wav))
-                raise ValueError(f"Audio contains {bad.size} NaN/Inf sample(s) "
-                                 f"(first at sample {bad[0]})")
-            self._wav = wav
-            self.num_samples = int(wav.shape[0])
-
-    def __enter__(self):
-        if self.path is not None:
-            self._file = sf.SoundFile(self.path)
-        return self
-
-    def __exit__(self, *exc):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def read(self, start, stop):
-        """Samples ``[start, stop)`` as float32 ``[stop - start]``, zero padded past the end."""
-        out = np.zeros(stop - start, dtype=np.float32)
-        end = min(stop, self.num_samples)
-        if end <= start:
-            return out
-        if self._wav is not None:
-            out[: end - start] = self._wav[start:end]
-        else:
-            handle = self._file if self._file is not None else sf.SoundFile(self.path)
-            try:
-                handle.seek(start)
-                data = handle.read(end - start, dtype="float32", always_2d=True)
-            finally:
-                if handle is not self._file:
-                    handle.close()
-            out[: data.shape[0]] = data.mean(axis=1)
-            if not np.isfinite(out).all():
-                first = start + int(np.flatnonzero(~np.isfinite(out))[0])
-                raise ValueError(f"{self.path}: NaN/Inf audio sample at sample {first} "
-                                 f"({first / self.sample_rate:.2f} s)")
-        return out
+__all__ = ["SlidingWindowDiarizer", "binary_runs", "smooth_binary"]
 
 
 def binary_runs(active):
@@ -379,7 +292,7 @@ class SlidingWindowDiarizer:
         """``[B, T, K]`` float32 activations of ``wavs [B, S]``."""
         with torch.no_grad():
             out = self.segment(torch.from_numpy(wavs))
-        out = _to_numpy(out)
+        out = as_numpy(out)
         if out.ndim != 3 or out.shape[0] != wavs.shape[0]:
             raise ValueError(f"segment must return [B, T, K], got shape {out.shape}")
         return out
@@ -393,7 +306,7 @@ class SlidingWindowDiarizer:
         rel = torch.from_numpy(lengths / lengths.max()).float()
         with torch.no_grad():
             out = self.embed(torch.from_numpy(wavs), rel)
-        out = _to_numpy(out).reshape(len(chunks), -1)
+        out = as_numpy(out).reshape(len(chunks), -1)
         return out
 
     def _sample_mask(self, frames, num_valid):

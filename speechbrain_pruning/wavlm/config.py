@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 CONFIG_FORMAT = "speechbrain_pruning.PrunableWavLM"
+#: The sample rate every WavLM checkpoint is trained at (the one audio rate of this package).
+SAMPLE_RATE = 16000
 WAVLM_CONV = [[512, 10, 5]] + [[512, 3, 2]] * 4 + [[512, 2, 2]] * 2
 
 

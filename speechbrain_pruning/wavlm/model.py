@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import check_finite_audio, check_relative_lengths
-from .config import WavLMConfig
+from .config import SAMPLE_RATE, WavLMConfig
 from .modules import (
     EncoderLayer,
     FeatureExtractor,
@@ -34,7 +34,6 @@ PRUNE_UNITS = ("conv", "head", "attlayer", "interm", "ffnlayer")
 #: FFN units start at 0.5, i.e. keep probability 0.83; the rest almost open).
 DEFAULT_GATE_INIT = {"conv": 0.01, "head": 0.01, "attlayer": 0.01, "interm": 0.5, "ffnlayer": 0.01}
 
-SAMPLE_RATE = 16000
 
 
 def check_prune_units(prune_units):

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hardconcrete import HardConcrete
+from ..nn import length_mask
+from ..pruning.hardconcrete import HardConcrete
 
 __all__ = [
     "ConvBlock",
@@ -44,11 +45,6 @@ def gate_count(gate, full):
     if gate is None:
         return _count(full)
     return _count(gate.expected_count())
-
-
-def length_mask(lengths, max_len):
-    """Boolean ``[B, max_len]`` mask, True on valid positions."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def masked_group_norm(x, lengths, norm):

@@ -24,9 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import train  # noqa: E402
 
-from speechbrain_pruning.demo import write_tiny_wavlm  # noqa: E402
+from speechbrain_pruning.synthetic import write_tiny_wavlm  # noqa: E402
 from speechbrain_pruning.inference import PrunedDiarizer  # noqa: E402
-from speechbrain_pruning.synthetic_meeting import make_meeting_corpus  # noqa: E402
+from speechbrain_pruning.synthetic.meeting import make_meeting_corpus  # noqa: E402
 
 
 def main(argv=None):

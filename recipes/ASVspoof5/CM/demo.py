@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import train  # noqa: E402
 
-from speechbrain_pruning.demo import write_tiny_wavlm  # noqa: E402
+from speechbrain_pruning.synthetic import write_tiny_wavlm  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpoofDetector  # noqa: E402
-from speechbrain_pruning.synthetic_spoof import make_asvspoof5_mini  # noqa: E402
+from speechbrain_pruning.synthetic.spoof import make_asvspoof5_mini  # noqa: E402
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speaker diarization on CHiME6 with a pruned WavLM EEND (see README.md).
+"""CHiME6 diarization: the shared diarization recipe (``recipes/AMI/Diarization/train.py``).
 
 Usage::
 
@@ -7,17 +7,9 @@ Usage::
         --data_folder=/data/CHiME6 --wavlm_source=/models/wavlm-base-plus
 """
 
-import sys
+import runpy
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from data_prep.diarization_prepare import prepare_diarization  # noqa: E402
-from speechbrain_pruning.diarization.training import run  # noqa: E402
-
-
-def main(argv=None):
-    return run(sys.argv[1:] if argv is None else argv, prepare_diarization)
-
-
 if __name__ == "__main__":
-    main()
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "AMI" / "Diarization" / "train.py"),
+                   run_name="__main__")

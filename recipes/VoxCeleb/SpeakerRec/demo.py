@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE))
 import train  # noqa: E402
 
 from speechbrain_pruning import PrunableWavLM  # noqa: E402
-from speechbrain_pruning.demo import median_ms, write_tiny_wavlm  # noqa: E402
+from speechbrain_pruning.pruning.demo import median_ms
+from speechbrain_pruning.synthetic import write_tiny_wavlm  # noqa: E402
 from speechbrain_pruning.inference import PrunedSpeakerRecognition  # noqa: E402
 from speechbrain_pruning.synthetic import make_voxceleb_mini  # noqa: E402
 

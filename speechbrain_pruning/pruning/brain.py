@@ -44,7 +44,7 @@ import logging
 import speechbrain as sb
 import torch
 
-from .nn import unwrap_module
+from ..nn import unwrap_module
 from .sparsity import GATE_PARAM_SUFFIX
 
 __all__ = ["PruningBrain", "rank_seed"]

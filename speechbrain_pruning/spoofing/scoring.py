@@ -2,7 +2,7 @@
 ASVspoof score file, overall metrics and per-attack / per-codec tables.
 
 Works with any ``score(wavs [B, S], wav_lens [B]) -> [B]`` function (a Brain's
-modules or :class:`~speechbrain_pruning.inference.PrunedSpoofDetector`).
+modules or :class:`~speechbrain_pruning.spoofing.PrunedSpoofDetector`).
 """
 
 import json
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics.spoofing import breakdown, breakdown_table, evaluate_cm, write_scores
-from .speaker_eval import embed_utterances
+from ..audio import embed_files
+from .metrics import breakdown, breakdown_table, evaluate_cm, write_scores
 
 __all__ = ["score_manifest", "evaluate_manifest"]
 
@@ -31,7 +31,7 @@ def score_manifest(score, manifest_csv, batch_size=8, max_seconds=None, progress
     from speechbrain.dataio.dataio import load_data_csv
 
     rows = load_data_csv(str(manifest_csv))
-    scored = embed_utterances(
+    scored = embed_files(
         lambda wavs, lens: score(wavs, lens).reshape(-1, 1),
         {utt: row["wav"] for utt, row in rows.items()},
         batch_size=batch_size, max_seconds=max_seconds, progress=progress, desc="scoring",

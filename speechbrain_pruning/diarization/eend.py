@@ -37,8 +37,8 @@ import torch
 from torch import nn
 from torchaudio.models import Conformer
 
-from speechbrain_pruning.backends.mhfa import prepare_hidden, valid_frame_counts
-from speechbrain_pruning.powerset import Powerset
+from ..nn import length_mask, prepare_hidden, valid_frame_counts, weighted_layer_sum
+from .powerset import Powerset
 
 __all__ = ["EENDHead"]
 
@@ -161,11 +161,10 @@ class EENDHead(nn.Module):
         torch.Tensor
             Combined features, shape ``[B, T, D]``.
         """
-        if self.weighted_sum == "linear":
-            weights = self.layer_weights.weight[0]
-        else:
-            weights = torch.softmax(self.layer_weights, dim=-1)
-        return torch.einsum("lbtd,l->btd", hidden, weights.to(hidden.dtype))
+        if self.weighted_sum == "linear":  # DiariZen's unnormalised Linear(L, 1)
+            return torch.tensordot(self.layer_weights.weight[0].to(hidden.dtype), hidden,
+                                   dims=([0], [0]))
+        return weighted_layer_sum(hidden, self.layer_weights)
 
     def forward(self, hidden, lengths=None):
         """Compute frame-level powerset log-probabilities.
@@ -190,7 +189,7 @@ class EENDHead(nn.Module):
             counts = torch.full((batch,), frames, dtype=torch.long, device=hidden.device)
         else:
             counts = valid_frame_counts(torch.as_tensor(lengths, device=hidden.device), frames)
-        valid = torch.arange(frames, device=hidden.device).unsqueeze(0) < counts.unsqueeze(1)
+        valid = length_mask(counts, frames)
 
         x = self.norm(self.proj(self.combined_layers(hidden)))  # [B, T, H]
         if self.mask_conv_padding:

@@ -34,7 +34,7 @@ from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
 from speechbrain.nnet.CNN import Conv1d as SBConv1d
 from torch import nn
 
-from .mhfa import prepare_hidden, valid_frame_counts
+from ..nn import prepare_hidden, valid_frame_counts, weighted_layer_sum
 
 __all__ = ["WeightedLayerECAPA"]
 
@@ -174,8 +174,7 @@ class WeightedLayerECAPA(nn.Module):
         """
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
                                 self.feature_grad_mult, "WeightedLayerECAPA")
-        weights = self.normalized_layer_weights().to(hidden.dtype)
-        x = self.norm(torch.einsum("lbtd,l->btd", hidden, weights))  # [B, T, D]
+        x = self.norm(weighted_layer_sum(hidden, self.layer_weights))  # [B, T, D]
 
         if lengths is None:
             return self.ecapa(x).squeeze(1)

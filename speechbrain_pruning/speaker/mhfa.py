@@ -21,61 +21,9 @@ Authors
 import torch
 from torch import nn
 
-from ..dataio import valid_frame_counts
+from ..nn import GradMultiply, prepare_hidden, valid_frame_mask, weighted_layer_sum
 
-__all__ = ["MHFA", "GradMultiply", "valid_frame_counts"]
-
-
-def prepare_hidden(hidden, num_layers, feat_dim, feature_grad_mult, name):
-    """Check ``hidden [L+1, B, T, D]`` against a back-end's sizes; scale its gradient.
-
-    Raises ``ValueError`` naming the back-end, the expected and the actual
-    shape; applies :class:`GradMultiply` when ``feature_grad_mult != 1``.
-    """
-    if hidden.dim() != 4 or hidden.shape[0] != num_layers or hidden.shape[-1] != feat_dim:
-        raise ValueError(
-            f"{name} expects hidden states [{num_layers}, B, T, {feat_dim}], "
-            f"got {tuple(hidden.shape)}"
-        )
-    if feature_grad_mult != 1.0:
-        hidden = GradMultiply.apply(hidden, feature_grad_mult)
-    return hidden
-
-
-class GradMultiply(torch.autograd.Function):
-    """Identity in the forward pass, gradient multiplied by ``scale`` backwards.
-
-    Used to slow down (``scale < 1``) the fine-tuning of the encoder feeding
-    a back-end, as in fairseq / the MHFA recipes.
-
-    Example
-    -------
-    >>> x = torch.ones(3, requires_grad=True)
-    >>> GradMultiply.apply(x, 0.1).sum().backward()
-    >>> x.grad
-    tensor([0.1000, 0.1000, 0.1000])
-    """
-
-    @staticmethod
-    def forward(ctx, x, scale):
-        """Return ``x`` unchanged (as a view), remembering ``scale``."""
-        ctx.scale = float(scale)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        """Scale the incoming gradient; ``scale`` itself gets no gradient."""
-        return grad * ctx.scale, None
-
-
-def _frame_mask(lengths, num_frames, device):
-    """Boolean ``[B, T]`` mask of valid frames, or None when ``lengths`` is None."""
-    if lengths is None:
-        return None
-    lengths = torch.as_tensor(lengths, device=device)
-    counts = valid_frame_counts(lengths, num_frames)
-    frames = torch.arange(num_frames, device=device)
-    return frames.unsqueeze(0) < counts.unsqueeze(1)
+__all__ = ["MHFA", "GradMultiply"]
 
 
 class MHFA(nn.Module):
@@ -161,13 +109,9 @@ class MHFA(nn.Module):
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
                                 self.feature_grad_mult, "MHFA")
         num_frames = hidden.shape[2]
-        mask = _frame_mask(lengths, num_frames, hidden.device)  # [B, T]
-
-        weights_k, weights_v = self.layer_weights()
-        keys = torch.einsum("lbtd,l->btd", hidden, weights_k.to(hidden.dtype))
-        values = torch.einsum("lbtd,l->btd", hidden, weights_v.to(hidden.dtype))
-        keys = self.cmp_linear_k(keys)  # [B, T, C]
-        values = self.cmp_linear_v(values)  # [B, T, C]
+        mask = valid_frame_mask(lengths, num_frames, hidden.device)  # [B, T]
+        keys = self.cmp_linear_k(weighted_layer_sum(hidden, self.weights_k))  # [B, T, C]
+        values = self.cmp_linear_v(weighted_layer_sum(hidden, self.weights_v))  # [B, T, C]
 
         logits = self.att_head(keys)  # [B, T, H]
         if mask is not None:

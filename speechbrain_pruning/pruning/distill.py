@@ -11,39 +11,9 @@ Authors
 import torch
 import torch.nn.functional as F
 
-from .dataio import valid_frame_counts
+from ..nn import valid_frame_mask
 
 COS_TYPES = ("raw", "log_sig")
-
-
-def valid_frame_mask(lengths, num_frames):
-    """Boolean mask of the valid (non-padded) frames.
-
-    Follows the SpeechBrain convention: utterance ``b`` has
-    ``round(lengths[b] * num_frames)`` valid frames, clamped to
-    ``[1, num_frames]`` so every utterance contributes at least one frame.
-
-    Arguments
-    ---------
-    lengths : torch.Tensor
-        Relative lengths in (0, 1], shape ``[B]``.
-    num_frames : int
-        Padded number of frames ``T``.
-
-    Returns
-    -------
-    torch.Tensor
-        Boolean mask, shape ``[B, T]``.
-
-    Example
-    -------
-    >>> valid_frame_mask(torch.tensor([1.0, 0.5]), 4)
-    tensor([[ True,  True,  True,  True],
-            [ True,  True, False, False]])
-    """
-    counts = valid_frame_counts(lengths, num_frames)
-    frames = torch.arange(num_frames, device=lengths.device)
-    return frames.unsqueeze(0) < counts.unsqueeze(1)
 
 
 def cosine_term(student, teacher, cos_type="raw"):
@@ -306,3 +276,16 @@ class DistillLoss(torch.nn.Module):
             f"l2_weight={self.l2_weight}, cos_weight={self.cos_weight}, "
             f"cos_type={self.cos_type!r}"
         )
+
+
+def load_teacher(source, **overrides):
+    """The frozen teacher WavLM of distillation-guided pruning (None if no ``source``).
+
+    ``source`` is anything :meth:`PrunableWavLM.from_pretrained` reads; the
+    model is returned in eval mode with gradients off.
+    """
+    if not source:
+        return None
+    from ..wavlm import PrunableWavLM
+
+    return PrunableWavLM.from_pretrained(source, **overrides).eval().requires_grad_(False)

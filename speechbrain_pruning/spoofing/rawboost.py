@@ -43,7 +43,7 @@ Authors
 import torch
 from torch import nn
 
-from .backends.mhfa import valid_frame_counts
+from ..nn import length_mask, valid_frame_counts
 
 __all__ = ["RawBoost", "notch_fir"]
 
@@ -359,7 +359,7 @@ class RawBoost(nn.Module):
             counts = torch.full((x.shape[0],), num_samples, device=x.device)
         else:
             counts = valid_frame_counts(torch.as_tensor(lengths, device=x.device), num_samples)
-        valid = torch.arange(num_samples, device=x.device).unsqueeze(0) < counts.unsqueeze(1)
+        valid = length_mask(counts, num_samples)
         x = x * valid
         steps = {
             "lnl": self.lnl_convolutive_noise,

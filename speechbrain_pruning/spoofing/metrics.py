@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from .verification import _eer_from_sweep, _sweep
+from ..detection import _eer_from_sweep, _sweep
 
 __all__ = [
     "cm_eer",

@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mhfa import prepare_hidden, valid_frame_counts
+from ..nn import length_mask, prepare_hidden, valid_frame_counts, weighted_layer_sum
 
 __all__ = ["SSLAASIST"]
 
@@ -79,9 +79,7 @@ __all__ = ["SSLAASIST"]
 # --------------------------------------------------------------- masking
 def _counts_mask(counts, size):
     """Boolean ``[B, size]`` mask (True = valid) of ``counts [B]``, or None."""
-    if counts is None:
-        return None
-    return torch.arange(size, device=counts.device).unsqueeze(0) < counts.unsqueeze(1)
+    return None if counts is None else length_mask(counts, size)
 
 
 def _zero_padded(x, mask):
@@ -523,8 +521,7 @@ class SSLAASIST(nn.Module):
         if counts is not None:
             valid = _counts_mask(counts, hidden.shape[2])
             hidden = hidden.masked_fill(~valid[None, :, :, None], 0.0)
-        weights = self.normalized_layer_weights().to(hidden.dtype)
-        x = self.proj(torch.einsum("lbtd,l->btd", hidden, weights))  # [B, T, P]
+        x = self.proj(weighted_layer_sum(hidden, self.layer_weights))  # [B, T, P]
         if counts is not None:
             x = _zero_padded(x, valid.unsqueeze(-1))
         x = x.transpose(1, 2).unsqueeze(1)  # [B, 1, P, T]

@@ -63,7 +63,7 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import butter, lfilter, resample_poly, sosfilt
 from tqdm import tqdm
 
-from .synthetic import sample_speaker, synthesize_utterance
+from .voices import sample_speaker, synthesize_utterance
 
 logger = logging.getLogger(__name__)
 

@@ -2,65 +2,20 @@
 
 Used by the VoxCeleb recipe after training and by the demo; works with any
 ``encode(wavs [B, S], wav_lens [B]) -> [B, E] or [B, 1, E]`` function (a Brain's
-modules or a :class:`~speechbrain_pruning.inference.PrunedSpeakerRecognition`).
+modules or a :class:`~speechbrain_pruning.speaker.PrunedSpeakerRecognition`).
 """
 
 import logging
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from .inference import load_audio_file
+from ..audio import embed_files
 from .metrics import evaluate, plot_det, read_trials, score_trials
 
-__all__ = ["embed_utterances", "speaker_cohort", "cohort_from_manifest", "evaluate_trial_lists"]
+__all__ = ["speaker_cohort", "cohort_from_manifest", "evaluate_trial_lists"]
 
 logger = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def embed_utterances(encode, utterances, batch_size=4, max_seconds=None, progress=True,
-                     desc="embedding"):
-    """Embeddings of whole utterances.
-
-    Arguments
-    ---------
-    encode : callable
-        ``encode(wavs [B, S], wav_lens [B]) -> [B, E]`` or ``[B, 1, E]``.
-    utterances : dict
-        id -> audio path.
-    batch_size : int
-        Utterances per batch (grouped by length to limit padding).
-    max_seconds : float, optional
-        Crop longer utterances to their first ``max_seconds``.
-
-    Returns
-    -------
-    dict
-        id -> ``torch.Tensor [E]`` (CPU, float32).
-    """
-    waves = {}
-    for utt_id, path in tqdm(utterances.items(), desc="reading audio", disable=not progress,
-                             leave=False):
-        wav = load_audio_file(path)
-        if max_seconds:
-            wav = wav[: int(max_seconds * 16000)]
-        waves[utt_id] = wav
-    order = sorted(waves, key=lambda k: waves[k].shape[0])
-    out = {}
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not progress):
-        ids = order[start:start + batch_size]
-        lengths = torch.tensor([waves[i].shape[0] for i in ids])
-        longest = int(lengths.max())
-        batch = torch.zeros(len(ids), longest)
-        for row, utt_id in enumerate(ids):
-            batch[row, : lengths[row]] = waves[utt_id]
-        emb = encode(batch, lengths / longest)
-        emb = emb.reshape(len(ids), -1).float().cpu()
-        for row, utt_id in enumerate(ids):
-            out[utt_id] = emb[row]
-    return out
 
 
 def speaker_cohort(embeddings, speakers):
@@ -91,7 +46,7 @@ def cohort_from_manifest(encode, manifest_csv, per_speaker, **embed_kwargs):
         if count.get(row["spk_id"], 0) < per_speaker:
             count[row["spk_id"]] = count.get(row["spk_id"], 0) + 1
             rows[utt_id] = row
-    embeddings = embed_utterances(encode, {k: r["wav"] for k, r in rows.items()},
+    embeddings = embed_files(encode, {k: r["wav"] for k, r in rows.items()},
                                   desc="cohort", **embed_kwargs)
     return speaker_cohort(embeddings, {k: r["spk_id"] for k, r in rows.items()})
 
@@ -125,7 +80,7 @@ def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, 
     missing = sorted(needed - set(utterances))
     if missing:
         raise KeyError(f"{len(missing)} trial utterances have no audio path, e.g. {missing[0]}")
-    embeddings = embed_utterances(
+    embeddings = embed_files(
         encode, {u: utterances[u] for u in sorted(needed)}, batch_size, max_seconds, progress
     )
     results, curves = {}, {}

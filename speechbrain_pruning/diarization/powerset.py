@@ -20,7 +20,7 @@ import itertools
 import torch
 from torch import nn
 
-from speechbrain_pruning.backends.mhfa import valid_frame_counts
+from ..nn import length_mask, valid_frame_counts
 
 __all__ = ["Powerset"]
 
@@ -217,7 +217,7 @@ class Powerset(nn.Module):
             weights = torch.full((batch, frames), 1.0 / frames, device=log_probs.device)
         else:
             counts = valid_frame_counts(torch.as_tensor(lengths, device=log_probs.device), frames)
-            valid = torch.arange(frames, device=log_probs.device).unsqueeze(0) < counts.unsqueeze(1)
+            valid = length_mask(counts, frames)
             weights = valid.to(log_probs.dtype) / counts.unsqueeze(1).to(log_probs.dtype)
             nll = nll.masked_fill(~valid.unsqueeze(-1), 0.0)  # drop NaN/inf of padding
         per_perm = (nll * weights.to(log_probs.dtype).unsqueeze(-1)).sum(dim=1)  # [B, P]

@@ -36,7 +36,10 @@ import soundfile as sf
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from speechbrain_pruning.synthetic import GENDERS, sample_speaker, synthesize_utterance
+from pyannote.core import Annotation, Segment, Timeline
+
+from ..diarization.rttm import write_rttm, write_uem
+from .voices import GENDERS, sample_speaker, synthesize_utterance
 
 logger = logging.getLogger(__name__)
 
@@ -309,54 +312,16 @@ def simulate_meeting(
     return audio.astype(np.float32), result
 
 
-def format_rttm(uri, turns):
-    """RTTM text of ``turns`` for recording ``uri`` (pyannote's format).
-
-    Arguments
-    ---------
-    uri : str
-        Recording id (no whitespace).
-    turns : list of tuple
-        ``(start_s, end_s, speaker)`` turns.
-
-    Returns
-    -------
-    str
-        One ``SPEAKER`` line per turn, sorted by start time.
-
-    Example
-    -------
-    >>> print(format_rttm("rec", [(0.5, 1.25, "Zoë")]), end="")
-    SPEAKER rec 1 0.500 0.750 <NA> <NA> Zoë <NA> <NA>
-    """
-    if any(c.isspace() for c in uri):
-        raise ValueError(f"RTTM uri must not contain whitespace: {uri!r}")
-    return "".join(
-        f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
-        for start, end, speaker in sorted(turns, key=lambda t: (t[0], t[1], t[2])))
-
-
-def format_uem(uri, duration):
-    """UEM text covering ``[0, duration]`` of recording ``uri``.
-
-    Arguments
-    ---------
-    uri : str
-        Recording id (no whitespace).
-    duration : float
-        Length of the recording in seconds.
-
-    Returns
-    -------
-    str
-        A single ``<uri> 1 <start> <end>`` line.
-
-    Example
-    -------
-    >>> format_uem("rec", 30.0)
-    'rec 1 0.000 30.000\\n'
-    """
-    return f"{uri} 1 {0.0:.3f} {duration:.3f}\n"
+def _write_reference(rttm_path, uem_path, uri, turns, duration):
+    """RTTM of ``turns`` (``(start_s, end_s, speaker)``) and a UEM covering the recording,
+    written with :mod:`speechbrain_pruning.diarization.rttm` (pyannote.core types)."""
+    annotation = Annotation(uri=uri)
+    for index, (start, end, speaker) in enumerate(turns):
+        annotation[Segment(start, end), index] = speaker
+    for path in (rttm_path, uem_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_rttm(annotation, rttm_path)
+    write_uem({uri: Timeline([Segment(0.0, duration)], uri=uri)}, uem_path)
 
 
 def _ami_meeting_ids():
@@ -521,8 +486,7 @@ def make_meeting_corpus(
         wav_path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(wav_path), audio, sample_rate, subtype="PCM_16", format="WAV")
         seconds = len(audio) / sample_rate
-        _write_text(rttm_path, format_rttm(rec, turns))
-        _write_text(uem_path, format_uem(rec, seconds))
+        _write_reference(rttm_path, uem_path, rec, turns, seconds)
 
         stats = speech_statistics(turns)
         info["splits"][split].append(rec)

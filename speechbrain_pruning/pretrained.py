@@ -1,0 +1,111 @@
+"""The SpeechBrain ``Pretrained`` base of every exported model's interface.
+
+An exported folder (:func:`speechbrain_pruning.pruning.export.export_model`)
+holds a ``hyperparams.yaml`` that only references files inside the folder and
+names its interface class (``interface_class``); :func:`load_exported` loads
+any such folder with the right class, so a task can use another task's model
+(e.g. the diarizer's speaker embedder) without importing its package.
+"""
+
+import importlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import FetchConfig, LocalStrategy
+
+from .audio import load_audio_file
+from .nn import check_finite_audio, check_relative_lengths, pcm_to_float
+
+__all__ = ["PrunedInterface", "load_exported", "interface_class_of"]
+
+
+class PrunedInterface(Pretrained):
+    """Base of the interfaces of exported folders: offline ``from_hparams``, checked inputs.
+
+    Subclasses: :class:`~speechbrain_pruning.speaker.PrunedSpeakerRecognition`,
+    :class:`~speechbrain_pruning.spoofing.PrunedSpoofDetector`,
+    :class:`~speechbrain_pruning.diarization.PrunedDiarizer`.
+    """
+
+    HPARAMS_NEEDED = ["sample_rate"]
+
+    @classmethod
+    def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None,
+                     overrides=None, **kwargs):
+        """Load an exported folder; ``savedir`` defaults to ``source``.
+
+        Never touches the network (``FetchConfig(allow_network=False)``).
+        """
+        source = Path(source).resolve()
+        if not (source / hparams_file).is_file():
+            raise FileNotFoundError(f"{source}: no {hparams_file}; not an exported model folder")
+        overrides = dict(overrides or {})
+        overrides.setdefault("model_folder", str(source))
+        kwargs.setdefault("fetch_config", FetchConfig(allow_network=False))
+        kwargs.setdefault("local_strategy", LocalStrategy.NO_LINK)
+        return super().from_hparams(
+            source=str(source), hparams_file=hparams_file,
+            savedir=str(Path(savedir).resolve()) if savedir else str(source),
+            overrides=overrides, **kwargs,
+        )
+
+    def load_file(self, path):
+        """Audio file -> ``[S]`` mono 16 kHz float tensor."""
+        return load_audio_file(path, self.hparams.sample_rate)
+
+    def prepare_batch(self, wavs, wav_lens=None):
+        """Checked inputs on the model's device: float ``[B, S]`` and lengths ``[B]``.
+
+        Integer PCM is scaled to [-1, 1) exactly as reading the file would
+        (int16 / 32768, ...); NaN/Inf samples and relative lengths outside
+        (0, 1] are errors naming the batch item.
+        """
+        wavs = pcm_to_float(wavs)
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        check_finite_audio(wavs)
+        wav_lens = torch.ones(wavs.shape[0]) if wav_lens is None \
+            else check_relative_lengths(wav_lens, wavs.shape[0])
+        return wavs.to(self.device), wav_lens.to(self.device)
+
+    @staticmethod
+    def batch_files(wavs):
+        """List of 1-D waveforms -> padded ``[B, S]`` and relative lengths ``[B]``."""
+        longest = max(w.shape[0] for w in wavs)
+        batch = torch.stack([F.pad(w, (0, longest - w.shape[0])) for w in wavs])
+        lens = torch.tensor([w.shape[0] / longest for w in wavs])
+        return batch, lens
+
+
+def interface_class_of(folder, default=None):
+    """The dotted class path an exported folder names (``interface_class``), or ``default``.
+
+    Folders exported before the key existed name their class only in the
+    header comment of ``hyperparams.yaml``; that is read too.
+    """
+    path = Path(folder) / "hyperparams.yaml"
+    if not path.is_file():
+        return default
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("interface_class:"):
+            return line.split(":", 1)[1].strip()
+        if line.startswith("# Inference hyperparameters for "):
+            name = line.rsplit(".", 2)[-2] if line.endswith(".") else line.rsplit(".", 1)[-1]
+            return f"speechbrain_pruning.inference.{name}"
+    return default
+
+
+def load_exported(folder, default_class=None, **kwargs):
+    """Load an exported folder with the interface class it names.
+
+    Example
+    -------
+    >>> # model = load_exported("exported_sv")  # -> PrunedSpeakerRecognition
+    """
+    dotted = interface_class_of(folder, default_class)
+    if dotted is None:
+        raise ValueError(f"{folder}: not an exported model folder (no hyperparams.yaml)")
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name).from_hparams(source=folder, **kwargs)

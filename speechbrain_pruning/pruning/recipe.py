@@ -1,0 +1,180 @@
+"""What every recipe's ``train.py`` shares: the task Brain's common behaviour, the
+audio crop pipeline, the ``main`` skeleton and the export-and-rescore step.
+
+A recipe keeps what is its own: the Brain's :meth:`TaskBrain.predict` and
+``task_loss``, its data pipeline and its evaluation; :func:`run_recipe` does
+the rest, as one process or under ``torchrun``::
+
+    class SpeakerBrain(TaskBrain):
+        def predict(self, wavs, wav_lens, stage): ...
+        def task_loss(self, predictions, batch, stage): ...
+
+    def main(argv=None):
+        return run_recipe(argv, SpeakerBrain, prepare_voxceleb, prepare_kwargs,
+                          dataio_prep, evaluate_and_export)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from ..audio import SAMPLE_RATE, read_segment
+from .brain import PruningBrain
+from .export import export_model
+
+__all__ = ["TaskBrain", "crop_pipeline", "run_recipe", "export_and_rescore"]
+
+
+class TaskBrain(PruningBrain):
+    """A :class:`PruningBrain` whose batches carry ``sig`` (padded audio).
+
+    Training batches go through ``hparams.wav_augment`` when the yaml defines
+    one. After each validation the train and valid statistics are logged and
+    the last two checkpoints are kept (not the best: the sparsity target is only
+    reached at the end of the warm-up). Subclasses implement :meth:`predict`,
+    ``task_loss`` and, for more validation figures, :meth:`valid_stats`.
+    """
+
+    def predict(self, wavs, wav_lens, stage=sb.Stage.TEST):
+        """The task's output for ``wavs [B, S]`` (implemented by the recipe)."""
+        raise NotImplementedError("TaskBrain subclasses implement predict")
+
+    def compute_forward(self, batch, stage):
+        wavs, lens = batch.sig
+        wavs, lens = wavs.to(self.device), lens.to(self.device)
+        augment = getattr(self.hparams, "wav_augment", None)
+        if stage == sb.Stage.TRAIN and augment is not None:
+            wavs, lens = augment(wavs, lens)
+        return self.predict(wavs, lens, stage)
+
+    def valid_stats(self, stage_loss):
+        """Validation figures to log and store with the checkpoint."""
+        return {"loss": stage_loss}
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss, **self.pruning_stats()}
+            return
+        stats = self.valid_stats(stage_loss)
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch}, train_stats=self.train_stats, valid_stats=stats
+            )
+            self.checkpointer.save_and_keep_only(meta=stats, num_to_keep=2)
+
+
+def crop_pipeline(segment_seconds, train, bounds=False):
+    """SpeechBrain dynamic item ``(id, wav[, start, stop]) -> sig``.
+
+    A ``segment_seconds`` crop of the file (of its ``start``-``stop`` samples
+    when ``bounds``, columns of the manifest): random in training, the first
+    one otherwise; shorter files are repeated to the length.
+
+    Example
+    -------
+    >>> item = crop_pipeline(1.0, train=False)
+    >>> item.takes, item.provides
+    (('id', 'wav'), ('sig',))
+    """
+    segment = int(segment_seconds * SAMPLE_RATE)
+    keys = ("id", "wav", "start", "stop") if bounds else ("id", "wav")
+
+    @sb.utils.data_pipeline.takes(*keys)
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(utt_id, wav, start=0, stop=None):
+        return read_segment(wav, segment, random_offset=train, utt_id=utt_id, start=start,
+                            stop=stop)
+
+    return audio_pipeline
+
+
+def run_recipe(argv, brain_class, prepare, prepare_kwargs, dataio_prep, evaluate):
+    """The ``main`` of a recipe: prepare, train (DDP-aware), evaluate and export.
+
+    Arguments
+    ---------
+    argv : list of str or None
+        ``<hparams.yaml> --key=value ...`` (``sys.argv[1:]`` when None).
+    brain_class : type
+        The recipe's :class:`TaskBrain` subclass.
+    prepare : callable
+        The ``data_prep`` function, run on the main process first.
+    prepare_kwargs : callable
+        ``hparams -> kwargs`` of ``prepare``.
+    dataio_prep : callable
+        ``(hparams, prepared) -> (train_set, valid_set)``.
+    evaluate : callable
+        ``(brain, hparams, prepared) -> results``, run on the main process only.
+    """
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"],
+                                   hyperparams_to_save=hparams_file, overrides=overrides)
+    kwargs = prepare_kwargs(hparams)
+    run_on_main(prepare, kwargs=kwargs)
+    prepared = prepare(**kwargs)  # instant: prepared with these options above
+    train_set, valid_set = dataio_prep(hparams, prepared)
+    brain = brain_class(modules=hparams["modules"], hparams=hparams, run_opts=run_opts,
+                        checkpointer=hparams["checkpointer"])
+    brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
+              train_loader_kwargs=hparams["train_dataloader_options"],
+              valid_loader_kwargs=hparams["valid_dataloader_options"])
+    if sb.utils.distributed.if_main_process():
+        return evaluate(brain, hparams, prepared)
+    return None
+
+
+def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, exported,
+                       export_hparams=None, metrics=None, title="Pruned WavLM model",
+                       folders=("scores_gated", "scores_exported")):
+    """Evaluate the trained (gated) model, export it, evaluate the exported folder.
+
+    Arguments
+    ---------
+    brain : PruningBrain
+        The trained Brain (modules are put in eval mode).
+    hparams : dict
+        Recipe hyperparameters (``output_folder``).
+    modules : dict
+        name -> ``(module, (dotted class path, kwargs))`` shipped beside the WavLM.
+    interface : type
+        The inference interface class of the exported folder.
+    evaluate : callable
+        ``evaluate(fn, out_dir, stage) -> results`` with ``stage`` "gated" or
+        "exported" and ``fn`` the model function to evaluate.
+    gated : callable
+        The gated model's function (built from ``brain``).
+    exported : callable
+        ``interface instance -> function``, the same function through the export.
+    export_hparams, metrics : callable, optional
+        ``gated results -> dict``: inference hyperparameters (e.g. a decision
+        threshold) and the figures of the model card.
+
+    Returns
+    -------
+    dict
+        ``gated`` and ``exported`` results and the exported sizes (also written
+        to ``<output_folder>/results.json``).
+    """
+    out = Path(hparams["output_folder"])
+    brain.modules.eval()
+    before = evaluate(gated, out / folders[0], "gated")
+    report = export_model(
+        out / "exported", brain.wavlm, {name: m for name, (m, _) in modules.items()},
+        {name: spec for name, (_, spec) in modules.items()}, interface.__name__,
+        hparams=export_hparams(before) if export_hparams else None,
+        metrics=metrics(before) if metrics else None, title=title,
+    )
+    model = interface.from_hparams(source=out / "exported", run_opts={"device": str(brain.device)})
+    after = evaluate(exported(model), out / folders[1], "exported")
+    summary = {"gated": before, "exported": after, "params": report["params_after"],
+               "reference_params": report["reference_params"], "macs": report["macs_after"],
+               "sparsity": report["sparsity"]}
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
