@@ -126,14 +126,13 @@ def test_aasist_backend_through_the_recipe(cm_train, corpus_and_wavlm, tmp_path)
 
 @pytest.mark.parametrize("name", ["mhfa_base", "mhfa_large", "aasist_base_plus"])
 def test_full_size_hparams_load(name, tmp_path):
-    from hyperpyyaml import load_hyperpyyaml
+    from speechbrain_pruning.pruning.recipe import load_hparams
 
     make_hf_wavlm(tmp_path / "hf")
-    with open(RECIPE / "hparams" / f"{name}.yaml", encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, {"data_folder": str(tmp_path),
-                                         "wavlm_source": str(tmp_path / "hf"),
-                                         "output_folder": str(tmp_path / "out"),
-                                         "sparsity_schedule": "sigmoid"})
+    hparams = load_hparams(RECIPE / "hparams" / f"{name}.yaml", {"data_folder": str(tmp_path),
+                           "wavlm_source": str(tmp_path / "hf"),
+                           "output_folder": str(tmp_path / "out"),
+                           "sparsity_schedule": "sigmoid"})
     assert hparams["sparsity_controller"].schedule == "sigmoid"
     assert hparams["sparsity_controller"].target == 0.1
     assert hparams["backend"].num_layers == hparams["num_hidden_states"]

@@ -205,15 +205,14 @@ def test_external_speaker_embedding_folder(exported_model, corpus_and_wavlm, tmp
                                           ("DIHARD3", "wavlm_base_plus"),
                                           ("CHiME6", "wavlm_base_plus")])
 def test_full_size_hparams_load(dataset, name, tmp_path):
-    from hyperpyyaml import load_hyperpyyaml
+    from speechbrain_pruning.pruning.recipe import load_hparams
 
     make_hf_wavlm(tmp_path / "hf")
     path = ROOT / "recipes" / dataset / "Diarization" / "hparams" / f"{name}.yaml"
-    with open(path, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, {"data_folder": str(tmp_path),
-                                         "wavlm_source": str(tmp_path / "hf"),
-                                         "output_folder": str(tmp_path / "out"),
-                                         "sparsity_objective": "macs"})
+    hparams = load_hparams(path, {"data_folder": str(tmp_path),
+                           "wavlm_source": str(tmp_path / "hf"),
+                           "output_folder": str(tmp_path / "out"),
+                           "sparsity_objective": "macs"})
     assert hparams["teacher"] is None and hparams["sparsity_controller"].objective == "macs"
     assert hparams["eend"].powerset.num_classes == 11
     assert hparams["layout"] == {"AMI": "ami", "DIHARD3": "dihard3", "CHiME6": "chime6"}[dataset]

@@ -156,11 +156,10 @@ def test_ecapa_backend_through_the_recipe(corpus_and_wavlm, tmp_path):
 @pytest.mark.parametrize("name", ["mhfa_base_plus", "mhfa_large", "ecapa_base_plus"])
 def test_full_size_hparams_load(name, tmp_path):
     """The GPU configurations parse and build (WavLM sizes from a local checkpoint)."""
-    from hyperpyyaml import load_hyperpyyaml
+    from speechbrain_pruning.pruning.recipe import load_hparams
 
     make_hf_wavlm(tmp_path / "hf")
-    with open(RECIPE / "hparams" / f"{name}.yaml", encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, {
+    hparams = load_hparams(RECIPE / "hparams" / f"{name}.yaml", {
             "data_folder": str(tmp_path), "wavlm_source": str(tmp_path / "hf"),
             "output_folder": str(tmp_path / "out"),
         })

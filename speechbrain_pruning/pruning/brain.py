@@ -47,9 +47,33 @@ import torch
 from ..nn import unwrap_module
 from .sparsity import GATE_PARAM_SUFFIX
 
-__all__ = ["PruningBrain", "rank_seed"]
+__all__ = ["PruningBrain", "rank_seed", "flatten_fragments", "FRAGMENTS"]
+
+#: Shared yaml fragments (``hparams/*.yaml``) a recipe includes under these keys.
+FRAGMENTS = ("pruning", "optimizers", "run")
 
 logger = logging.getLogger(__name__)
+
+
+def flatten_fragments(hparams, fragments=FRAGMENTS):
+    """Make the keys of included fragments top-level hyperparameters (in place).
+
+    A recipe includes the shared fragments of ``hparams/`` as nested mappings
+    (``pruning: !include:../../../../hparams/wavlm_pruning.yaml``); the Brain and
+    the recipes read their entries (``sparsity_controller``, ``gate_lr``,
+    ``epoch_counter``, ...) as top-level names. A top-level key of the recipe
+    wins over a fragment's.
+
+    Example
+    -------
+    >>> hparams = {"gate_lr": 0.1, "pruning": {"gate_lr": 0.05, "lambda_lr": 0.05}}
+    >>> flatten_fragments(hparams)["gate_lr"], hparams["lambda_lr"]
+    (0.1, 0.05)
+    """
+    for fragment in fragments:
+        for key, value in (hparams.get(fragment) or {}).items():
+            hparams.setdefault(key, value)
+    return hparams
 
 
 def rank_seed(base_seed, rank):
@@ -100,6 +124,13 @@ class PruningBrain(sb.Brain):
     """
 
     # ------------------------------------------------------------ set-up
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for fragment in FRAGMENTS:  # entries of included hparams/ fragments (see above)
+            for key, value in (getattr(self.hparams, fragment, None) or {}).items():
+                if not hasattr(self.hparams, key):
+                    setattr(self.hparams, key, value)
+
     def _hp(self, name, default=None):
         return getattr(self.hparams, name, default)
 

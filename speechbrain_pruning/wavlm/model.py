@@ -331,10 +331,12 @@ class PrunableWavLM(nn.Module):
         gate_init : dict, optional
             Initial gate closing probabilities per unit.
         **config_overrides
-            Fields of :class:`WavLMConfig` to replace (e.g. dropouts).
+            Fields of :class:`WavLMConfig` to replace (e.g. dropouts); None keeps the
+            checkpoint's value.
         """
         from .checkpoint import load_pretrained
 
+        config_overrides = {k: v for k, v in config_overrides.items() if v is not None}
         return load_pretrained(cls, path, prune_units, gate_init, config_overrides)
 
 

@@ -14,19 +14,21 @@ Usage::
 """
 
 import argparse
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import train  # noqa: E402
+# the recipe of this folder, loaded by path (every recipe's script is named train.py)
+_spec = importlib.util.spec_from_file_location("diarization_train", HERE / "train.py")
+train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train)
 
-from speechbrain_pruning.synthetic import write_tiny_wavlm  # noqa: E402
-from speechbrain_pruning.inference import PrunedDiarizer  # noqa: E402
-from speechbrain_pruning.synthetic.meeting import make_meeting_corpus  # noqa: E402
+from speechbrain_pruning.synthetic import write_tiny_wavlm
+from speechbrain_pruning.inference import PrunedDiarizer
+from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
 
 
 def main(argv=None):

@@ -17,21 +17,23 @@ Usage::
 """
 
 import argparse
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import train  # noqa: E402
+# the recipe of this folder, loaded by path (every recipe's script is named train.py)
+_spec = importlib.util.spec_from_file_location("voxceleb_train", HERE / "train.py")
+train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train)
 
-from speechbrain_pruning import PrunableWavLM  # noqa: E402
+from speechbrain_pruning import PrunableWavLM
 from speechbrain_pruning.pruning.demo import median_ms
-from speechbrain_pruning.synthetic import write_tiny_wavlm  # noqa: E402
-from speechbrain_pruning.inference import PrunedSpeakerRecognition  # noqa: E402
-from speechbrain_pruning.synthetic import make_voxceleb_mini  # noqa: E402
+from speechbrain_pruning.synthetic import write_tiny_wavlm
+from speechbrain_pruning.inference import PrunedSpeakerRecognition
+from speechbrain_pruning.synthetic import make_voxceleb_mini
 
 
 def main(argv=None):
