@@ -91,7 +91,7 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         targets = MOVED[spec.name]
         warnings.warn(f"{spec.name} is deprecated and will be removed in the next release; "
-                      f"use {targets[0]}", DeprecationWarning, stacklevel=3)
+                      f"use {' or '.join(targets)}", DeprecationWarning, stacklevel=3)
         return _proxy(spec.name, targets)
 
     def exec_module(self, module):

@@ -1,4 +1,4 @@
-"""Tests for speechbrain_pruning.backends (MHFA, weighted-layer ECAPA, margin)."""
+"""Tests for speechbrain_pruning.speaker (MHFA, weighted-layer ECAPA, margin)."""
 
 import copy
 import math

@@ -34,3 +34,20 @@ def test_benchmark_s80_layout_matches_diarizen_size(tmp_path):
     assert model.num_params() == pytest.approx(18.9e6, rel=0.01)
     assert float(model.expected_macs()) == pytest.approx(1.13e9, rel=0.01)
     assert summary["sparsity"] == pytest.approx(0.80, abs=0.005)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("recipe", ["VoxCeleb/SpeakerRec", "ASVspoof5/CM", "AMI/Diarization"])
+def test_recipe_demos_run(recipe, tmp_path):
+    """Each recipe's demo (the README's first command for VoxCeleb) runs end to end
+    on one epoch and writes its summary."""
+    import subprocess
+
+    demo = Path(__file__).resolve().parents[1] / "recipes" / recipe / "demo.py"
+    proc = subprocess.run([sys.executable, str(demo), "--output", str(tmp_path), "--epochs", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "demo summary" in proc.stdout
+    summary = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert summary["params"] <= summary["reference_params"]
+    assert (tmp_path / "experiment" / "exported" / "README.md").is_file()

@@ -245,3 +245,28 @@ def test_two_process_torchrun_exports_what_it_trained(corpus_and_wavlm, tmp_path
     # the projections were trained and checkpointed with the run
     ckpt = max((out / "save").glob("CKPT+*"), key=lambda p: p.stat().st_mtime)
     assert (ckpt / "distill_loss.ckpt").is_file()
+
+
+@pytest.mark.parametrize("corpus", ["DIHARD3", "CHiME6"])
+def test_other_corpora_run_the_shared_recipe(corpus, corpus_and_wavlm, tmp_path):
+    """recipes/{DIHARD3,CHiME6}/Diarization/train.py run the one diarization recipe
+    (here on the AMI-layout mini corpus with the tiny config), and their yaml files are
+    short overrides of the AMI one."""
+    import subprocess
+    import sys
+
+    ami_corpus, wavlm = corpus_and_wavlm
+    launcher = ROOT / "recipes" / corpus / "Diarization" / "train.py"
+    assert len(launcher.read_text().splitlines()) < 20
+    yaml_text = (launcher.parent / "hparams" / "wavlm_base_plus.yaml").read_text()
+    assert "extends: ../../../AMI/Diarization/hparams/wavlm_base_plus.yaml" in yaml_text
+    assert len([l for l in yaml_text.splitlines() if l and not l.startswith("#")]) <= 6
+    if corpus == "CHiME6":
+        return  # one end-to-end run of a launcher is enough
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(launcher),
+                           *recipe_args(ami_corpus, wavlm, out, "--number_of_epochs=1")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["exported"]["0.0"]["der %"] == pytest.approx(results["gated"]["0.0"]["der %"])

@@ -1,4 +1,4 @@
-"""Tests for speechbrain_pruning.distill (layer-wise distillation loss)."""
+"""Tests for speechbrain_pruning.pruning.distill (layer-wise distillation loss)."""
 
 import math
 

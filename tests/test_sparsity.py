@@ -1,4 +1,4 @@
-"""Tests for speechbrain_pruning.sparsity (target schedules, Lagrangian)."""
+"""Tests for speechbrain_pruning.pruning.sparsity (target schedules, Lagrangian)."""
 
 import copy
 import math

@@ -1,4 +1,4 @@
-"""Tests for speechbrain_pruning.synthetic_spoof (synthetic ASVspoof5-style corpus)."""
+"""Tests for speechbrain_pruning.synthetic.spoof (synthetic ASVspoof5-style corpus)."""
 
 import re
 from collections import Counter

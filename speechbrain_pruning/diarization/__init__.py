@@ -2,10 +2,18 @@
 EEND head, the sliding-window pipeline with clustering, DER reports, the
 ``PrunedDiarizer`` interface and the ``speechbrain-pruning-diarize`` command."""
 
-from .eend import EENDHead
-from .interface import PrunedDiarizer, build_diarizer
-from .powerset import Powerset
-from .rttm import frame_labels, read_rttm, read_uem, write_rttm, write_uem
+from .._lazy import lazy_exports
 
-__all__ = ["read_rttm", "write_rttm", "read_uem", "write_uem", "frame_labels", "Powerset",
-           "EENDHead", "PrunedDiarizer", "build_diarizer"]
+_EXPORTS = {
+    "EENDHead": ".eend",
+    "PrunedDiarizer": ".interface",
+    "build_diarizer": ".interface",
+    "Powerset": ".powerset",
+    "frame_labels": ".rttm",
+    "read_rttm": ".rttm",
+    "read_uem": ".rttm",
+    "write_rttm": ".rttm",
+    "write_uem": ".rttm",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

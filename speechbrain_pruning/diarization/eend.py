@@ -10,7 +10,7 @@ WavLM:
 * :class:`torchaudio.models.Conformer` blocks, padded keys masked in
   self-attention;
 * ``Linear(hidden, C)`` -> ``log_softmax`` over the ``C`` powerset classes
-  (see :class:`speechbrain_pruning.powerset.Powerset`).
+  (see :class:`speechbrain_pruning.diarization.powerset.Powerset`).
 
 Padding.  torchaudio's Conformer only masks padding in self-attention: its
 depthwise convolution (kernel ``kernel_size``, "same" padding) reads the

@@ -2,12 +2,21 @@
 sparsity controller, distillation, the ``PruningBrain`` every recipe uses, and
 the export of a physically pruned inference folder."""
 
-from .brain import PruningBrain, rank_seed
-from .distill import DistillLoss, load_teacher
-from .export import build_module, component_params, export_model, load_state_dict_strict
-from .hardconcrete import HardConcrete
-from .sparsity import SparsityController, pruning_param_groups, target_at
+from .._lazy import lazy_exports
 
-__all__ = ["HardConcrete", "SparsityController", "pruning_param_groups", "target_at",
-           "DistillLoss", "load_teacher", "PruningBrain", "rank_seed", "export_model", "build_module", "component_params",
-           "load_state_dict_strict"]
+_EXPORTS = {
+    "PruningBrain": ".brain",
+    "rank_seed": ".brain",
+    "DistillLoss": ".distill",
+    "load_teacher": ".distill",
+    "build_module": ".export",
+    "component_params": ".export",
+    "export_model": ".export",
+    "load_state_dict_strict": ".export",
+    "HardConcrete": ".hardconcrete",
+    "SparsityController": ".sparsity",
+    "pruning_param_groups": ".sparsity",
+    "target_at": ".sparsity",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,7 +4,7 @@ It fine-tunes a :class:`PrunableWavLM` (``modules.wavlm``) together with a task
 back-end and adds, as chosen in the yaml:
 
 * **in-situ pruning**: the Lagrangian sparsity term of a
-  :class:`~speechbrain_pruning.sparsity.SparsityController`
+  :class:`~speechbrain_pruning.pruning.SparsityController`
   (``hparams.sparsity_controller``) on the WavLM's expected sparsity;
 * **distillation**: a layer-wise loss (``hparams.distill_loss``) between the
   student's hidden states and those of a frozen teacher (``hparams.teacher``);
@@ -99,7 +99,7 @@ class PruningBrain(sb.Brain):
     -------
     >>> import torch
     >>> from speechbrain_pruning import PrunableWavLM, WavLMConfig
-    >>> from speechbrain_pruning.sparsity import SparsityController
+    >>> from speechbrain_pruning.pruning import SparsityController
     >>> cfg = WavLMConfig(conv_layers=[[8, 10, 5], [8, 3, 2]], hidden_size=16,
     ...                   num_layers=1, num_heads=2, intermediate_size=16,
     ...                   pos_conv_kernel=4, pos_conv_groups=2)

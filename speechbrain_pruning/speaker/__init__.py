@@ -1,13 +1,21 @@
 """Speaker verification: MHFA and ECAPA back-ends, the AAM margin schedule, trial
 scoring (cosine, AS-norm), EER / minDCF / DET, and ``PrunedSpeakerRecognition``."""
 
-from .ecapa import WeightedLayerECAPA
-from .interface import PrunedSpeakerRecognition
-from .margin import MarginScheduler
-from .metrics import cosine_scores, det_curve, eer, evaluate, min_dcf, plot_det, read_trials, \
-    score_trials
-from .mhfa import MHFA
+from .._lazy import lazy_exports
 
-__all__ = ["MHFA", "WeightedLayerECAPA", "MarginScheduler", "PrunedSpeakerRecognition",
-           "read_trials", "cosine_scores", "score_trials", "eer", "min_dcf", "det_curve",
-           "plot_det", "evaluate"]
+_EXPORTS = {
+    "WeightedLayerECAPA": ".ecapa",
+    "PrunedSpeakerRecognition": ".interface",
+    "MarginScheduler": ".margin",
+    "cosine_scores": ".metrics",
+    "det_curve": ".metrics",
+    "eer": ".metrics",
+    "evaluate": ".metrics",
+    "min_dcf": ".metrics",
+    "plot_det": ".metrics",
+    "read_trials": ".metrics",
+    "score_trials": ".metrics",
+    "MHFA": ".mhfa",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -70,7 +70,7 @@ def evaluate_trial_lists(encode, trial_lists, utterances, out_dir, cohort=None, 
     Returns
     -------
     dict
-        name -> :func:`~speechbrain_pruning.metrics.evaluate` dict (EER in %);
+        name -> :func:`~speechbrain_pruning.detection.evaluate` dict (EER in %);
         with a cohort, its ``"cosine"`` entry holds the un-normalised figures.
     """
     out_dir = Path(out_dir)

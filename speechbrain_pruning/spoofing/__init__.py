@@ -2,9 +2,14 @@
 CM metrics (minDCF, actDCF, Cllr, EER, per-attack / per-codec tables), scoring
 of manifests, and ``PrunedSpoofDetector``."""
 
-from .aasist import SSLAASIST
-from .head import SpoofHead, bonafide_score
-from .interface import PrunedSpoofDetector
-from .rawboost import RawBoost
+from .._lazy import lazy_exports
 
-__all__ = ["SSLAASIST", "SpoofHead", "bonafide_score", "RawBoost", "PrunedSpoofDetector"]
+_EXPORTS = {
+    "SSLAASIST": ".aasist",
+    "SpoofHead": ".head",
+    "bonafide_score": ".head",
+    "PrunedSpoofDetector": ".interface",
+    "RawBoost": ".rawboost",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -26,7 +26,7 @@ the stacked hidden states ``hidden [L+1, B, T, D]`` of WavLM:
    ``Linear(5 * gat_dims[1], num_classes)``.
 
 The output are logits ``[B, num_classes]``: class 0 = spoof, class 1 = bona
-fide (see :func:`speechbrain_pruning.backends.spoof_head.bonafide_score`).
+fide (see :func:`speechbrain_pruning.spoofing.head.bonafide_score`).
 
 Differences from the published code (written from the papers; no code copied)
 -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 embedding in the Hybrid Pruning countermeasure recipe: BatchNorm1d -> ReLU ->
 Linear to two logits (class 0 = spoof, class 1 = bona fide).
 :func:`bonafide_score` turns such logits (or those of
-:class:`~speechbrain_pruning.backends.aasist.SSLAASIST`) into the detection
+:class:`~speechbrain_pruning.spoofing.aasist.SSLAASIST`) into the detection
 score used by the recipe and by
 :class:`speechbrain_pruning.inference.PrunedSpoofDetector`.
 

@@ -10,7 +10,7 @@ Conventions used throughout this module:
   ``P_fa(t)`` the fraction of spoofed trials with ``score >= t``.
 
 The error-rate sweep is the one of the speaker verification metrics
-(:func:`speechbrain_pruning.metrics.verification._sweep`, bona fide trials
+(:func:`speechbrain_pruning.detection._sweep`, bona fide trials
 playing the role of targets): one sort, ``O(n log n)``, so a million scores
 take well under a second. The minimum Cllr re-uses that sweep as well: the
 per-score class counts are read back from it and calibrated with the
@@ -171,7 +171,7 @@ def bayes_threshold(p_spoof=0.05, c_miss=1.0, c_fa=10.0):
 def cm_eer(scores, labels):
     """Equal error rate between bona fide (targets) and spoofed trials.
 
-    Same definition as :func:`speechbrain_pruning.metrics.verification.eer`:
+    Same definition as :func:`speechbrain_pruning.detection.eer`:
     the miss and false-alarm rates are evaluated at every unique score and
     linearly interpolated where they cross.
 

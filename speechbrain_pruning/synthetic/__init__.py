@@ -2,12 +2,19 @@
 AMI and generic diarization) and random-weight WavLM checkpoints: the inputs of
 the demos and tests, built offline and byte-identically for a seed."""
 
-from .meeting import make_meeting_corpus
-from .models import TINY_WAVLM, write_random_hf_wavlm, write_tiny_wavlm
-from .spoof import make_asvspoof5_mini
-from .voices import GENDERS, sample_speaker, synthesize_utterance
-from .voxceleb import TRIAL_LISTS, make_voxceleb_mini
+from .._lazy import lazy_exports
 
-__all__ = ["sample_speaker", "synthesize_utterance", "GENDERS", "make_voxceleb_mini",
-           "TRIAL_LISTS", "make_asvspoof5_mini", "make_meeting_corpus", "TINY_WAVLM",
-           "write_tiny_wavlm", "write_random_hf_wavlm"]
+_EXPORTS = {
+    "make_meeting_corpus": ".meeting",
+    "TINY_WAVLM": ".models",
+    "write_random_hf_wavlm": ".models",
+    "write_tiny_wavlm": ".models",
+    "make_asvspoof5_mini": ".spoof",
+    "GENDERS": ".voices",
+    "sample_speaker": ".voices",
+    "synthesize_utterance": ".voices",
+    "TRIAL_LISTS": ".voxceleb",
+    "make_voxceleb_mini": ".voxceleb",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

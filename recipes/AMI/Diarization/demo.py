@@ -13,43 +13,24 @@ Usage::
     python recipes/AMI/Diarization/demo.py [--output demo_output_diar] [--epochs 15]
 """
 
-import argparse
-import importlib.util
-import json
 from pathlib import Path
 
-import torch
+from speechbrain_pruning.inference import PrunedDiarizer
+from speechbrain_pruning.synthetic.demo import run_demo, write_summary
+from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
 
 HERE = Path(__file__).resolve().parent
-# the recipe of this folder, loaded by path (every recipe's script is named train.py)
-_spec = importlib.util.spec_from_file_location("diarization_train", HERE / "train.py")
-train = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train)
-
-from speechbrain_pruning.synthetic import write_tiny_wavlm
-from speechbrain_pruning.inference import PrunedDiarizer
-from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="demo_output_diar")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
-    args, extra = parser.parse_known_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.output).resolve()
-    print(f"[1/3] simulated AMI-layout meetings and a random WavLM in {out}")
-    corpus = make_meeting_corpus(out / "ami_mini", layout="ami",
-                                 splits={"train": 8, "dev": 2, "test": 2}, duration=30.0)
-    source = write_tiny_wavlm(out / "wavlm_tiny_random")
-    print("[2/3] training WavLM + Conformer EEND with pruning (recipes/AMI/Diarization)")
-    results = train.main([
-        str(HERE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={out / 'ami_mini'}",
-        f"--wavlm_source={source}", f"--output_folder={out / 'experiment'}",
-        f"--number_of_epochs={args.epochs}", *extra,
-    ])
-    print("[3/3] PrunedDiarizer on one test meeting")
+    corpus = {}
+
+    def make_corpus(folder, args):
+        corpus.update(make_meeting_corpus(folder, layout="ami", duration=30.0,
+                                          splits={"train": 8, "dev": 2, "test": 2}))
+
+    args, out, results = run_demo(argv, __doc__.split("\n\n")[0], HERE, make_corpus,
+                                  output="demo_output_diar", epochs=15)
     exported = out / "experiment" / "exported"
     model = PrunedDiarizer.from_hparams(source=exported, savedir=exported)
     meeting = Path(corpus["audio"][corpus["splits"]["test"][0]])
@@ -64,7 +45,7 @@ def main(argv=None):
     print(f"WavLM params {results['reference_params'] / 1e6:.2f} M -> {results['params'] / 1e6:.2f} M "
           f"(sparsity {results['sparsity']:.3f}), {results['macs'] / 1e9:.3f} GMACs/s")
     print(f"{meeting.name}: {len(annotation.labels())} speakers, RTTM in {out / (meeting.stem + '.rttm')}")
-    (out / "demo_summary.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    write_summary(out, results)
     return results
 
 

@@ -15,45 +15,22 @@ Usage::
     python recipes/ASVspoof5/CM/demo.py [--output demo_output_cm] [--epochs 12]
 """
 
-import argparse
-import importlib.util
-import json
 from pathlib import Path
 
-import torch
+from speechbrain_pruning.inference import PrunedSpoofDetector
+from speechbrain_pruning.synthetic.demo import run_demo, write_summary
+from speechbrain_pruning.synthetic.spoof import make_asvspoof5_mini
 
 HERE = Path(__file__).resolve().parent
-# the recipe of this folder, loaded by path (every recipe's script is named train.py)
-_spec = importlib.util.spec_from_file_location("asvspoof5_train", HERE / "train.py")
-train = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train)
-
-from speechbrain_pruning.synthetic import write_tiny_wavlm
-from speechbrain_pruning.inference import PrunedSpoofDetector
-from speechbrain_pruning.synthetic.spoof import make_asvspoof5_mini
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="demo_output_cm")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    args, extra = parser.parse_known_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.output).resolve()
-    print(f"[1/3] synthetic ASVspoof5-layout corpus and a random WavLM in {out}")
-    make_asvspoof5_mini(out / "asvspoof5_mini")
-    source = write_tiny_wavlm(out / "wavlm_tiny_random")
-    print("[2/3] training WavLM + MHFA with in-situ pruning (recipes/ASVspoof5/CM)")
-    results = train.main([
-        str(HERE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={out / 'asvspoof5_mini'}",
-        f"--wavlm_source={source}", f"--output_folder={out / 'experiment'}",
-        f"--number_of_epochs={args.epochs}", *extra,
-    ])
-    print("[3/3] reloading the exported detector")
+    args, out, results = run_demo(argv, __doc__.split("\n\n")[0], HERE,
+                                  lambda folder, args: make_asvspoof5_mini(folder),
+                                  output="demo_output_cm", epochs=12)
     exported = out / "experiment" / "exported"
     model = PrunedSpoofDetector.from_hparams(source=exported, savedir=exported)
-    first = sorted((out / "asvspoof5_mini" / "flac_E_eval").glob("*.flac"))[0]
+    first = sorted((out / "corpus" / "flac_E_eval").glob("*.flac"))[0]
     print("\n================ demo summary ================")
     for split, res in results["gated"].items():
         print(f"{split}: EER {res['eer']:.2f} %, minDCF {res['min_dcf']:.3f}, "
@@ -65,7 +42,7 @@ def main(argv=None):
           f"(sparsity {results['sparsity']:.3f}), {results['macs'] / 1e9:.3f} GMACs/s")
     print(f"{first.name}: score {model.score_file(first):.3f} -> {model.classify_file(first)}")
     print(f"per-attack / per-codec tables: {out / 'experiment' / 'scores_gated'}/results_eval.md")
-    (out / "demo_summary.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    write_summary(out, results)
     return results
 
 

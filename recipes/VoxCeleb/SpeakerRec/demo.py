@@ -16,49 +16,31 @@ Usage::
     python recipes/VoxCeleb/SpeakerRec/demo.py [--output demo_output] [--epochs 20]
 """
 
-import argparse
-import importlib.util
-import json
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-# the recipe of this folder, loaded by path (every recipe's script is named train.py)
-_spec = importlib.util.spec_from_file_location("voxceleb_train", HERE / "train.py")
-train = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train)
-
 from speechbrain_pruning import PrunableWavLM
-from speechbrain_pruning.pruning.demo import median_ms
-from speechbrain_pruning.synthetic import write_tiny_wavlm
 from speechbrain_pruning.inference import PrunedSpeakerRecognition
+from speechbrain_pruning.pruning.demo import median_ms
 from speechbrain_pruning.synthetic import make_voxceleb_mini
+from speechbrain_pruning.synthetic.demo import run_demo, write_summary
+
+HERE = Path(__file__).resolve().parent
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", default="demo_output")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--speakers", type=int, default=16, help="training speakers")
-    args, extra = parser.parse_known_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.output).resolve()
-    corpus = out / "voxceleb_mini"
-    print(f"[1/3] synthetic VoxCeleb-layout corpus and a random WavLM in {out}")
-    make_voxceleb_mini(corpus, num_speakers=args.speakers, num_test_speakers=8,
-                       videos_per_speaker=2, utts_per_video=4, num_trials=400)
-    source = write_tiny_wavlm(out / "wavlm_tiny_random")
-
-    print("[2/3] training WavLM + MHFA with in-situ pruning (recipes/VoxCeleb/SpeakerRec)")
-    results = train.main([
-        str(HERE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={corpus}",
-        f"--wavlm_source={source}", f"--output_folder={out / 'experiment'}",
-        f"--number_of_epochs={args.epochs}", f"--out_n_neurons={args.speakers}", *extra,
-    ])
-
-    print("[3/3] reloading the exported model and measuring its speed")
+    args, out, results = run_demo(
+        argv, __doc__.split("\n\n")[0], HERE,
+        lambda folder, args: make_voxceleb_mini(folder, num_speakers=args.speakers,
+                                                num_test_speakers=8, videos_per_speaker=2,
+                                                utts_per_video=4, num_trials=400),
+        output="demo_output", epochs=20,
+        add_arguments=lambda parser: parser.add_argument(
+            "--speakers", type=int, default=16, help="training speakers"),
+        recipe_args=lambda args: [f"--out_n_neurons={args.speakers}"],
+    )
+    corpus, source = out / "corpus", out / "wavlm_tiny_random"
     exported = out / "experiment" / "exported"
     model = PrunedSpeakerRecognition.from_hparams(source=exported, savedir=exported)
     dense = PrunableWavLM.from_pretrained(source).eval()
@@ -82,7 +64,7 @@ def main(argv=None):
     print(f"verify_files on two test utterances: score {score:.3f}, same speaker: {same}")
     print(f"exported model: {exported} (README.md, pruning_report.png, hyperparams.yaml)")
     results.update(dense_ms=t_dense, pruned_ms=t_pruned)
-    (out / "demo_summary.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_summary(out, results)
     return results
 
 
