@@ -9,14 +9,18 @@ __all__ = ["lazy_exports"]
 
 
 def lazy_exports(package, exports):
-    """``(__getattr__, __dir__)`` for a package; ``exports``: name -> submodule (relative).
+    """``(__all__, __getattr__, __dir__)`` of a package whose names live in submodules.
+
+    ``exports``: relative submodule -> the names it defines, e.g.
+    ``{".nn": "unwrap_module pcm_to_float"}`` (a space-separated string).
 
     Example
     -------
-    >>> getattr_, _ = lazy_exports("speechbrain_pruning", {"unwrap_module": ".nn"})
-    >>> getattr_("unwrap_module").__name__
-    'unwrap_module'
+    >>> names, getattr_, _ = lazy_exports("speechbrain_pruning", {".nn": "unwrap_module"})
+    >>> names, getattr_("unwrap_module").__name__
+    (['unwrap_module'], 'unwrap_module')
     """
+    exports = {name: module for module, names in exports.items() for name in names.split()}
 
     def __getattr__(name):
         if name not in exports:
@@ -26,4 +30,4 @@ def lazy_exports(package, exports):
     def __dir__():
         return sorted(exports)
 
-    return __getattr__, __dir__
+    return list(exports), __getattr__, __dir__

@@ -4,16 +4,9 @@ EEND head, the sliding-window pipeline with clustering, DER reports, the
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    "EENDHead": ".eend",
-    "PrunedDiarizer": ".interface",
-    "build_diarizer": ".interface",
-    "Powerset": ".powerset",
-    "frame_labels": ".rttm",
-    "read_rttm": ".rttm",
-    "read_uem": ".rttm",
-    "write_rttm": ".rttm",
-    "write_uem": ".rttm",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    ".eend": "EENDHead",
+    ".interface": "PrunedDiarizer build_diarizer",
+    ".powerset": "Powerset",
+    ".rttm": "frame_labels read_rttm read_uem write_rttm write_uem",
+})

@@ -167,21 +167,10 @@ class EENDHead(nn.Module):
         return weighted_layer_sum(hidden, self.layer_weights)
 
     def forward(self, hidden, lengths=None):
-        """Compute frame-level powerset log-probabilities.
+        """Powerset log-probabilities ``[B, T, C]`` (padded frames: finite, to ignore).
 
-        Arguments
-        ---------
-        hidden : torch.Tensor
-            Stacked hidden states, shape ``[L+1, B, T, D]``.
-        lengths : torch.Tensor, optional
-            SpeechBrain relative lengths in (0, 1], shape ``[B]``; ``None`` =
-            no padding.
-
-        Returns
-        -------
-        torch.Tensor
-            Log-probabilities, shape ``[B, T, C]`` (padded frames get finite
-            values that should be ignored).
+        ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
+        lengths in (0, 1] (None: no padding).
         """
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim, 1.0, "EENDHead")
         _, batch, frames, _ = hidden.shape

@@ -4,19 +4,10 @@ the export of a physically pruned inference folder."""
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    "PruningBrain": ".brain",
-    "rank_seed": ".brain",
-    "DistillLoss": ".distill",
-    "load_teacher": ".distill",
-    "build_module": ".export",
-    "component_params": ".export",
-    "export_model": ".export",
-    "load_state_dict_strict": ".export",
-    "HardConcrete": ".hardconcrete",
-    "SparsityController": ".sparsity",
-    "pruning_param_groups": ".sparsity",
-    "target_at": ".sparsity",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    ".brain": "PruningBrain rank_seed",
+    ".distill": "DistillLoss load_teacher",
+    ".export": "build_module component_params export_model load_state_dict_strict",
+    ".hardconcrete": "HardConcrete",
+    ".sparsity": "SparsityController pruning_param_groups target_at",
+})

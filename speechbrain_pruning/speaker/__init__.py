@@ -3,19 +3,10 @@ scoring (cosine, AS-norm), EER / minDCF / DET, and ``PrunedSpeakerRecognition``.
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    "WeightedLayerECAPA": ".ecapa",
-    "PrunedSpeakerRecognition": ".interface",
-    "MarginScheduler": ".margin",
-    "cosine_scores": ".metrics",
-    "det_curve": ".metrics",
-    "eer": ".metrics",
-    "evaluate": ".metrics",
-    "min_dcf": ".metrics",
-    "plot_det": ".metrics",
-    "read_trials": ".metrics",
-    "score_trials": ".metrics",
-    "MHFA": ".mhfa",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    ".ecapa": "WeightedLayerECAPA",
+    ".interface": "PrunedSpeakerRecognition",
+    ".margin": "MarginScheduler",
+    ".metrics": "cosine_scores det_curve eer evaluate min_dcf plot_det read_trials score_trials",
+    ".mhfa": "MHFA",
+})

@@ -1,22 +1,8 @@
 """Speaker verification scoring: trial lists, cosine scoring, AS-norm.
 
 EER, minDCF and DET curves come from :mod:`speechbrain_pruning.detection`
-(re-exported here). Conventions of the detection metrics:
-
-* a trial is *accepted* when ``score >= threshold``;
-* ``FNR(thr)`` (miss rate) is the fraction of target trials with
-  ``score < thr`` and ``FPR(thr)`` (false-alarm rate) the fraction of
-  non-target trials with ``score >= thr``;
-* the operating points are evaluated at every unique score (so trials with the
-  same score are always on the same side of the threshold) plus ``+inf``
-  (reject everything). The smallest unique score accepts everything, so both
-  extremes are included.
-
-All metrics share one sorted sweep (:func:`_sweep`), ``O(n log n)`` time and
-``O(n)`` memory, so a million trials take well under a second.
-
-Authors
- * speechbrain_pruning contributors
+(re-exported here; its docstring states the conventions: a trial is accepted
+when ``score >= threshold``, one sorted sweep, ``O(n log n)``).
 """
 
 import os

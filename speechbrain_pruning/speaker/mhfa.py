@@ -92,19 +92,10 @@ class MHFA(nn.Module):
         return torch.softmax(self.weights_k, dim=-1), torch.softmax(self.weights_v, dim=-1)
 
     def forward(self, hidden, lengths=None):
-        """Compute the speaker embedding.
+        """Speaker embeddings ``[B, embed_dim]``.
 
-        Arguments
-        ---------
-        hidden : torch.Tensor
-            Stacked hidden states, shape ``[L+1, B, T, D]``.
-        lengths : torch.Tensor, optional
-            Relative lengths in (0, 1], shape ``[B]``; ``None`` = no padding.
-
-        Returns
-        -------
-        torch.Tensor
-            Embeddings, shape ``[B, embed_dim]``.
+        ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
+        lengths in (0, 1] (None: no padding).
         """
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
                                 self.feature_grad_mult, "MHFA")

@@ -4,12 +4,9 @@ of manifests, and ``PrunedSpoofDetector``."""
 
 from .._lazy import lazy_exports
 
-_EXPORTS = {
-    "SSLAASIST": ".aasist",
-    "SpoofHead": ".head",
-    "bonafide_score": ".head",
-    "PrunedSpoofDetector": ".interface",
-    "RawBoost": ".rawboost",
-}
-__all__ = list(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    ".aasist": "SSLAASIST",
+    ".head": "SpoofHead bonafide_score",
+    ".interface": "PrunedSpoofDetector",
+    ".rawboost": "RawBoost",
+})

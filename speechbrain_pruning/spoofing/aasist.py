@@ -545,20 +545,10 @@ class SSLAASIST(nn.Module):
         return spectral, _zero_padded(temporal, _unsqueeze(node_mask)), node_mask
 
     def embed(self, hidden, lengths=None):
-        """Readout vector before the output layer.
+        """Readout ``[max|T|, mean T, max|S|, mean S, master]``.
 
-        Arguments
-        ---------
-        hidden : torch.Tensor
-            Stacked hidden states, shape ``[L+1, B, T, D]``.
-        lengths : torch.Tensor, optional
-            Relative lengths in (0, 1], shape ``[B]``; ``None`` = no padding.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[max|T|, mean T, max|S|, mean S, master]``, shape
-            ``[B, 5 * gat_dims[1]]``.
+        ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
+        lengths in (0, 1] (None: no padding).
         """
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
                                 self.feature_grad_mult, "SSLAASIST")
@@ -603,19 +593,10 @@ class SSLAASIST(nn.Module):
         ], dim=-1)
 
     def forward(self, hidden, lengths=None):
-        """Compute the spoofing logits.
+        """Logits ``[B, num_classes]`` (class 0 = spoof, 1 = bona fide).
 
-        Arguments
-        ---------
-        hidden : torch.Tensor
-            Stacked hidden states, shape ``[L+1, B, T, D]``.
-        lengths : torch.Tensor, optional
-            Relative lengths in (0, 1], shape ``[B]``; ``None`` = no padding.
-
-        Returns
-        -------
-        torch.Tensor
-            Logits ``[B, num_classes]`` (class 0 = spoof, 1 = bona fide).
+        ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
+        lengths in (0, 1] (None: no padding).
         """
         return self.out_layer(self.dropout(self.embed(hidden, lengths)))
 
