@@ -52,3 +52,30 @@ def hf_checkpoint(request, tmp_path):
     folder = tmp_path / request.param
     model = make_hf_wavlm(folder, stable=request.param == "pre_ln")
     return folder, model
+
+
+# ------------------------------------------------ back-end inputs (hidden states)
+HIDDEN_LAYERS, HIDDEN_DIM = 4, 16
+
+
+def random_hidden(batch=2, frames=30, seed=0, layers=HIDDEN_LAYERS, dim=HIDDEN_DIM):
+    """Random stacked hidden states ``[layers, batch, frames, dim]``."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(layers, batch, frames, dim, generator=generator)
+
+
+def padded_hidden_batch(valid, frames, fill, seed=1):
+    """Utterance 0 with ``valid`` frames padded to ``frames`` (padding: ``"zeros"``,
+    ``"garbage"`` or ``"nan"``); utterance 1 full. Returns ``(alone, batch, lengths)``."""
+    alone = random_hidden(batch=1, frames=valid, seed=seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    shape = (HIDDEN_LAYERS, 2, frames, HIDDEN_DIM)
+    if fill == "zeros":
+        batch = torch.zeros(shape)
+    elif fill == "garbage":
+        batch = 1e3 * torch.randn(shape, generator=generator)
+    else:  # "nan"
+        batch = torch.full(shape, float("nan"))
+    batch[:, 0, :valid] = alone[:, 0]
+    batch[:, 1] = torch.randn(HIDDEN_LAYERS, frames, HIDDEN_DIM, generator=generator)
+    return alone, batch, torch.tensor([valid / frames, 1.0])

@@ -9,7 +9,9 @@ from speechbrain_pruning.pruning import build_module as build_backend
 from speechbrain_pruning.spoofing import SSLAASIST, SpoofHead, bonafide_score
 from speechbrain_pruning.spoofing.aasist import _GraphPool, _masked_batch_norm
 
-LAYERS, DIM = 4, 16
+from conftest import HIDDEN_DIM, HIDDEN_LAYERS, padded_hidden_batch, random_hidden
+
+LAYERS, DIM = HIDDEN_LAYERS, HIDDEN_DIM
 SMALL = dict(
     num_layers=LAYERS,
     feat_dim=DIM,
@@ -18,11 +20,6 @@ SMALL = dict(
     attention_dim=8,
     gat_dims=(8, 6),
 )
-
-
-def _hidden(batch=2, frames=30, seed=0, layers=LAYERS, dim=DIM):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(layers, batch, frames, dim, generator=generator)
 
 
 def _num_params(module):
@@ -34,27 +31,10 @@ def _aasist(**overrides):
     return SSLAASIST(**{**SMALL, **overrides}).eval()
 
 
-def _padded_batch(valid, frames, fill, seed=1):
-    """Utterance 0 with ``valid`` frames padded to ``frames``; utterance 1 full."""
-    alone = _hidden(batch=1, frames=valid, seed=seed)
-    generator = torch.Generator().manual_seed(seed + 1)
-    shape = (LAYERS, 2, frames, DIM)
-    if fill == "zeros":
-        batch = torch.zeros(shape)
-    elif fill == "garbage":
-        batch = 1e3 * torch.randn(shape, generator=generator)
-    else:  # "nan"
-        batch = torch.full(shape, float("nan"))
-    batch[:, 0, :valid] = alone[:, 0]
-    batch[:, 1] = torch.randn(LAYERS, frames, DIM, generator=generator)
-    lengths = torch.tensor([valid / frames, 1.0])
-    return alone, batch, lengths
-
-
 # ------------------------------------------------------------------ shapes
 def test_output_shape_and_embedding():
     backend = _aasist()
-    hidden = _hidden(batch=3, frames=25)
+    hidden = random_hidden(batch=3, frames=25)
     assert backend(hidden).shape == (3, 2)
     assert backend(hidden, torch.tensor([1.0, 0.7, 0.4])).shape == (3, 2)
     assert backend.embed(hidden).shape == (3, 5 * 6)
@@ -63,7 +43,7 @@ def test_output_shape_and_embedding():
 
 def test_wrong_number_of_layers_raises():
     with pytest.raises(ValueError, match="hidden states"):
-        _aasist()(_hidden(layers=LAYERS + 1))
+        _aasist()(random_hidden(layers=LAYERS + 1))
 
 
 def test_bad_channels_raise():
@@ -113,7 +93,7 @@ def test_build_backend():
 @pytest.mark.parametrize("valid", [37, 8, 2, 1])
 def test_padded_frames_do_not_matter(fill, valid, block_pool):
     backend = _aasist(block_pool=block_pool)
-    alone, batch, lengths = _padded_batch(valid=valid, frames=60, fill=fill)
+    alone, batch, lengths = padded_hidden_batch(valid=valid, frames=60, fill=fill)
     with torch.no_grad():
         reference = backend(alone)
         padded = backend(batch, lengths)
@@ -125,7 +105,7 @@ def test_padded_frames_do_not_matter(fill, valid, block_pool):
 
 def test_lengths_follow_rounding_convention():
     backend = _aasist()
-    hidden = _hidden(batch=1, frames=20)
+    hidden = random_hidden(batch=1, frames=20)
     with torch.no_grad():
         for length, valid in [(0.47, 9), (0.48, 10), (0.5, 10), (1.0, 20)]:
             out = backend(hidden, torch.tensor([length]))
@@ -138,7 +118,7 @@ def test_padding_does_not_matter_in_training_mode():
     nor the BatchNorm running statistics (statistics over valid positions)."""
     for seed in (1, 7):
         backend = _aasist().train()
-        _, batch, lengths = _padded_batch(valid=23, frames=40, fill="garbage", seed=seed)
+        _, batch, lengths = padded_hidden_batch(valid=23, frames=40, fill="garbage", seed=seed)
         clean = batch.clone()
         clean[:, 0, 23:] = 0.0
         outs = []
@@ -154,7 +134,7 @@ def test_padding_does_not_matter_in_training_mode():
 
 def test_training_step_and_deepcopy():
     backend = _aasist().train()
-    _, batch, lengths = _padded_batch(valid=20, frames=30, fill="zeros")
+    _, batch, lengths = padded_hidden_batch(valid=20, frames=30, fill="zeros")
     out = backend(batch, lengths)
     torch.nn.functional.cross_entropy(out, torch.tensor([0, 1])).backward()
     assert backend.layer_weights.grad is not None
@@ -171,7 +151,7 @@ def test_gradients_reach_hidden_states_and_are_scaled():
     grads = {}
     for mult in (1.0, 0.1):
         backend = _aasist(feature_grad_mult=mult)
-        hidden = _hidden(frames=20).requires_grad_(True)
+        hidden = random_hidden(frames=20).requires_grad_(True)
         backend(hidden, lengths).pow(2).sum().backward()
         grads[mult] = hidden.grad
     full = grads[1.0]
@@ -219,7 +199,7 @@ def test_graph_pool_keeps_top_fraction_of_valid_nodes():
 
 def test_time_pooling_reduces_temporal_nodes():
     backend = _aasist(block_pool=(1, 3))
-    assert backend(_hidden(frames=200)).shape == (2, 2)
+    assert backend(random_hidden(frames=200)).shape == (2, 2)
     assert backend.num_spectral_nodes == 4
 
 

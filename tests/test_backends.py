@@ -9,7 +9,9 @@ from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
 from speechbrain_pruning.speaker import MHFA, MarginScheduler, WeightedLayerECAPA
 
-LAYERS, DIM = 4, 16
+from conftest import HIDDEN_DIM, HIDDEN_LAYERS, padded_hidden_batch, random_hidden
+
+LAYERS, DIM = HIDDEN_LAYERS, HIDDEN_DIM
 SMALL_MHFA = dict(num_layers=LAYERS, feat_dim=DIM, num_heads=3, compression_dim=8, embed_dim=6)
 SMALL_ECAPA = dict(
     num_layers=LAYERS,
@@ -19,11 +21,6 @@ SMALL_ECAPA = dict(
     attention_channels=8,
     se_channels=8,
 )
-
-
-def _hidden(batch=2, frames=30, seed=0, layers=LAYERS, dim=DIM):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(layers, batch, frames, dim, generator=generator)
 
 
 def _num_params(module):
@@ -47,7 +44,7 @@ BACKENDS = {"mhfa": _mhfa, "ecapa": _ecapa}
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_output_shape(name):
     backend = BACKENDS[name]()
-    hidden = _hidden(batch=3, frames=25)
+    hidden = random_hidden(batch=3, frames=25)
     assert backend(hidden).shape == (3, 6)
     assert backend(hidden, torch.tensor([1.0, 0.7, 0.4])).shape == (3, 6)
 
@@ -55,7 +52,7 @@ def test_output_shape(name):
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_wrong_number_of_layers_raises(name):
     with pytest.raises(ValueError, match="hidden states"):
-        BACKENDS[name]()(_hidden(layers=LAYERS + 1))
+        BACKENDS[name]()(random_hidden(layers=LAYERS + 1))
 
 
 # ------------------------------------------------------------- MHFA details
@@ -82,7 +79,7 @@ def test_mhfa_matches_explicit_computation():
     with torch.no_grad():
         backend.weights_k.copy_(torch.randn(LAYERS))
         backend.weights_v.copy_(torch.randn(LAYERS))
-    hidden = _hidden(batch=1, frames=12)
+    hidden = random_hidden(batch=1, frames=12)
     keys = sum(w * h for w, h in zip(torch.softmax(backend.weights_k, 0), hidden))
     values = sum(w * h for w, h in zip(torch.softmax(backend.weights_v, 0), hidden))
     keys, values = backend.cmp_linear_k(keys), backend.cmp_linear_v(values)  # [1, T, C]
@@ -95,28 +92,11 @@ def test_mhfa_matches_explicit_computation():
 
 
 # ------------------------------------------------------ padding invariance
-def _padded_batch(valid, frames, fill, seed=1):
-    """Utterance 0 with ``valid`` frames padded to ``frames``; utterance 1 full."""
-    alone = _hidden(batch=1, frames=valid, seed=seed)
-    generator = torch.Generator().manual_seed(seed + 1)
-    shape = (LAYERS, 2, frames, DIM)
-    if fill == "zeros":
-        batch = torch.zeros(shape)
-    elif fill == "garbage":
-        batch = 1e3 * torch.randn(shape, generator=generator)
-    else:  # "nan"
-        batch = torch.full(shape, float("nan"))
-    batch[:, 0, :valid] = alone[:, 0]
-    batch[:, 1] = torch.randn(LAYERS, frames, DIM, generator=generator)
-    lengths = torch.tensor([valid / frames, 1.0])
-    return alone, batch, lengths
-
-
 @pytest.mark.parametrize("fill", ["zeros", "garbage", "nan"])
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 def test_padded_frames_do_not_matter(name, fill):
     backend = BACKENDS[name]()  # eval mode: ECAPA's BatchNorm uses running stats
-    alone, batch, lengths = _padded_batch(valid=37, frames=60, fill=fill)
+    alone, batch, lengths = padded_hidden_batch(valid=37, frames=60, fill=fill)
     with torch.no_grad():
         reference = backend(alone)
         padded = backend(batch, lengths)
@@ -131,7 +111,7 @@ def test_padded_frames_do_not_matter(name, fill):
 def test_lengths_follow_rounding_convention(name):
     """round(length * T) valid frames (ECAPA alone would keep t < length * T)."""
     backend = BACKENDS[name]()
-    hidden = _hidden(batch=1, frames=20)
+    hidden = random_hidden(batch=1, frames=20)
     with torch.no_grad():
         for length, valid in [(0.47, 9), (0.48, 10), (0.5, 10), (1.0, 20)]:
             out = backend(hidden, torch.tensor([length]))
@@ -144,7 +124,7 @@ def test_upstream_ecapa_convolutions_see_padding():
     padding only in its SE means and attentive pooling; its dilated
     convolutions read the padded frames (receptive field +-11 frames)."""
     backend = _ecapa(exact_padding=False)
-    alone, batch, lengths = _padded_batch(valid=37, frames=60, fill="garbage")
+    alone, batch, lengths = padded_hidden_batch(valid=37, frames=60, fill="garbage")
     with torch.no_grad():
         difference = (backend(batch, lengths)[0] - backend(alone)[0]).abs().max()
     assert difference > 1e-3
@@ -152,7 +132,7 @@ def test_upstream_ecapa_convolutions_see_padding():
 
 def test_ecapa_exact_padding_trains_and_survives_deepcopy():
     backend = _ecapa().train()
-    alone, batch, lengths = _padded_batch(valid=20, frames=30, fill="zeros")
+    alone, batch, lengths = padded_hidden_batch(valid=20, frames=30, fill="zeros")
     out = backend(batch, lengths)
     out.sum().backward()
     assert backend.layer_weights.grad is not None
@@ -171,7 +151,7 @@ def test_ecapa_layer_weights_start_uniform():
 def test_ecapa_without_layer_norm():
     backend = _ecapa(layer_norm=False)
     assert isinstance(backend.norm, torch.nn.Identity)
-    assert backend(_hidden()).shape == (2, 6)
+    assert backend(random_hidden()).shape == (2, 6)
 
 
 # ---------------------------------------------------------------- gradients
@@ -181,7 +161,7 @@ def test_gradients_reach_hidden_states_and_are_scaled(name):
     grads = {}
     for mult in (1.0, 0.1):
         backend = BACKENDS[name](feature_grad_mult=mult)
-        hidden = _hidden(frames=20).requires_grad_(True)
+        hidden = random_hidden(frames=20).requires_grad_(True)
         backend(hidden, lengths).pow(2).sum().backward()
         grads[mult] = hidden.grad
     full = grads[1.0]
@@ -193,7 +173,7 @@ def test_gradients_reach_hidden_states_and_are_scaled(name):
 
 
 def test_feature_grad_mult_leaves_forward_unchanged():
-    hidden = _hidden()
+    hidden = random_hidden()
     with torch.no_grad():
         assert torch.equal(_mhfa(feature_grad_mult=0.1)(hidden), _mhfa()(hidden))
 
