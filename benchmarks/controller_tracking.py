@@ -37,7 +37,7 @@ SHIPPED = {
     "VoxCeleb MHFA/ECAPA Base+": (0.7, 20000, 0.05, 0.05),
     "VoxCeleb MHFA Large": (0.7, 270000, 0.05, 0.05),
     "ASVspoof5 CM (Base, Base+, Large)": (0.1, 57000, 0.05, 0.05),
-    "Diarization Base+/Large (AMI, DIHARD3, CHiME-6)": (0.8, 13500, 0.02, 0.02),
+    "Diarization Base+/Large (AMI, DIHARD3, CHiME-6)": (0.8, 13500, 0.02, 0.05),
 }
 QUICK = ("VoxCeleb MHFA/ECAPA Base+", "Diarization Base+/Large (AMI, DIHARD3, CHiME-6)")
 
