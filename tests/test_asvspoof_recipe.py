@@ -43,10 +43,15 @@ def recipe_args(corpus, wavlm, out, *extra, hparams="tiny_cpu.yaml"):
             "--num_hidden_states=4", "--batch_size=4", "--segment_seconds=1.0", *extra]
 
 
-def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, tmp_path):
+def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, tmp_path,
+                                                    monkeypatch):
+    from device_scan import scan_brain_steps
+
     corpus, wavlm = corpus_and_wavlm
     out = tmp_path / "exp"
+    created_on_cpu = scan_brain_steps(monkeypatch, cm_train.SpoofBrain)
     results = cm_train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=2"))
+    assert not created_on_cpu  # every tensor of the steps follows the model's device
     for name in ("hyperparams.yaml", "wavlm/model.safetensors", "backend.ckpt",
                  "classifier.ckpt", "pruning_report.json", "pruning_report.png", "README.md"):
         assert (out / "exported" / name).is_file(), name

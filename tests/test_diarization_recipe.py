@@ -52,11 +52,16 @@ MODES = {
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_each_pruning_mode_trains_exports_and_scores(mode, ami_train, corpus_and_wavlm, tmp_path):
+def test_each_pruning_mode_trains_exports_and_scores(mode, ami_train, corpus_and_wavlm, tmp_path,
+                                                     monkeypatch):
+    from device_scan import scan_brain_steps
+
     corpus, wavlm = corpus_and_wavlm
     out = tmp_path / mode
     extra = [arg.format(wavlm=wavlm) for arg in MODES[mode]]
+    created_on_cpu = scan_brain_steps(monkeypatch, ami_train.DiarizationBrain)
     results = ami_train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=1", *extra))
+    assert not created_on_cpu  # every tensor of the steps follows the model's device
     for name in ("hyperparams.yaml", "wavlm/config.json", "eend.ckpt", "pruning_report.png",
                  "README.md"):
         assert (out / "exported" / name).is_file(), name

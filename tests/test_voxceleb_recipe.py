@@ -16,6 +16,7 @@ from speechbrain_pruning.synthetic import make_voxceleb_mini
 
 from conftest import make_hf_wavlm
 from ddp import run_two_process_recipe
+from device_scan import scan_brain_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "VoxCeleb" / "SpeakerRec"
@@ -43,11 +44,13 @@ def recipe_args(corpus, wavlm, out, *extra, hparams="tiny_cpu.yaml"):
     ]
 
 
-def test_recipe_prunes_exports_and_interface_reloads(corpus_and_wavlm, tmp_path):
+def test_recipe_prunes_exports_and_interface_reloads(corpus_and_wavlm, tmp_path, monkeypatch):
     corpus, wavlm = corpus_and_wavlm
     out = tmp_path / "exp"
+    created_on_cpu = scan_brain_steps(monkeypatch, train.SpeakerBrain)
     results = train.main(recipe_args(corpus, wavlm, out, "--number_of_epochs=2",
                                      "--target_sparsity=0.3"))
+    assert not created_on_cpu  # every tensor of the steps follows the model's device
     exported = out / "exported"
     for name in ("hyperparams.yaml", "wavlm/config.json", "wavlm/model.safetensors",
                  "backend.ckpt", "pruning_report.json", "pruning_report.png", "README.md"):

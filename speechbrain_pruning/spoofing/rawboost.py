@@ -82,7 +82,8 @@ def notch_fir(num_taps, low, high, sample_rate=16000):
     f1 = torch.as_tensor(low, dtype=torch.float64).unsqueeze(1) / nyquist  # [R, 1]
     f2 = torch.as_tensor(high, dtype=torch.float64).unsqueeze(1) / nyquist
     taps = num_taps.to(torch.float64).unsqueeze(1)
-    n = torch.arange(int(num_taps.max()), dtype=torch.float64).unsqueeze(0)  # [1, K]
+    n = torch.arange(int(num_taps.max()), dtype=torch.float64,
+                     device=num_taps.device).unsqueeze(0)  # [1, K]
     m = n - (taps - 1) / 2
     ideal = f1 * torch.sinc(f1 * m) + torch.sinc(m) - f2 * torch.sinc(f2 * m)
     window = 0.54 - 0.46 * torch.cos(2 * torch.pi * n / (taps - 1).clamp(min=1))
@@ -102,8 +103,12 @@ def _fir_same(x, h):
 
 
 def _uniform(low, high, size):
-    """``size`` float64 CPU draws of ``U(low, high)`` (``low > high`` allowed)."""
-    return low + (high - low) * torch.rand(size, dtype=torch.float64)
+    """``size`` float64 CPU draws of ``U(low, high)`` (``low > high`` allowed).
+
+    Filter design runs on the CPU in float64 on purpose (a few hundred numbers);
+    the filters are moved to the waveform's device before they are applied.
+    """
+    return low + (high - low) * torch.rand(size, dtype=torch.float64, device="cpu")
 
 
 class RawBoost(nn.Module):
@@ -256,7 +261,7 @@ class RawBoost(nn.Module):
         cascade = torch.fft.irfft(spectra.prod(dim=1), n=size)  # [R, size], left-aligned
         # centre every filter in a common odd length
         shift = ((size - lengths) // 2).unsqueeze(1)
-        index = torch.arange(size).unsqueeze(0) - shift
+        index = torch.arange(size, device=shift.device).unsqueeze(0) - shift
         valid = (index >= 0) & (index < lengths.unsqueeze(1))
         cascade = torch.where(valid, cascade.gather(1, index.clamp(0, size - 1)), 0.0)
         points = max(self.response_points, size)

@@ -40,10 +40,10 @@ def _count(value, ref=None):
     return torch.tensor(float(value), dtype=COUNT_DTYPE, device=device)
 
 
-def gate_count(gate, full):
-    """Expected number of kept units of a gate group (``full`` if no gate)."""
+def gate_count(gate, full, ref=None):
+    """Expected number of kept units of a gate group (``full`` if no gate, on ``ref``'s device)."""
     if gate is None:
-        return _count(full)
+        return _count(full, ref)
     return _count(gate.expected_count())
 
 
@@ -176,7 +176,7 @@ class ConvBlock(nn.Module):
         return x, lengths, mask
 
     def expected_params(self, in_count):
-        out = gate_count(self.gate, self.out_channels)
+        out = gate_count(self.gate, self.out_channels, self.conv.weight)
         params = in_count * out * self.kernel
         if self.conv.bias is not None:
             params = params + out
@@ -185,7 +185,7 @@ class ConvBlock(nn.Module):
         return params, out
 
     def expected_macs(self, in_count, frames):
-        out = gate_count(self.gate, self.out_channels)
+        out = gate_count(self.gate, self.out_channels, self.conv.weight)
         return frames * self.kernel * in_count * out, out
 
     def prune_outputs(self):
@@ -464,8 +464,9 @@ class SelfAttention(nn.Module):
         return out
 
     def expected_heads_and_presence(self):
-        heads = gate_count(self.head_gate, self.num_heads)
-        presence = torch.clamp(heads, max=1.0) * gate_count(self.layer_gate, 1)
+        ref = self.out_proj.weight
+        heads = gate_count(self.head_gate, self.num_heads, ref)
+        presence = torch.clamp(heads, max=1.0) * gate_count(self.layer_gate, 1, ref)
         return heads, presence
 
     def expected_params(self):
@@ -548,8 +549,9 @@ class FeedForward(nn.Module):
         return out
 
     def expected_units_and_presence(self):
-        units = gate_count(self.unit_gate, self.ffn_dim)
-        presence = torch.clamp(units, max=1.0) * gate_count(self.layer_gate, 1)
+        ref = self.output_dense.weight
+        units = gate_count(self.unit_gate, self.ffn_dim, ref)
+        presence = torch.clamp(units, max=1.0) * gate_count(self.layer_gate, 1, ref)
         return units, presence
 
     def expected_params(self):
