@@ -406,23 +406,37 @@ def synthesize_utterance(
     num_samples = int(round(seconds * sample_rate))
     if num_samples <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
+    options = {k: v for k, v in locals().items() if k not in ("speaker", "seconds", "rng")}
     syllables = _plan_syllables(speaker, rng, num_samples, sample_rate)
+    # source-filter synthesis, step by step (the random draws keep this order)
+    f0, shimmer = _f0_contour(speaker, syllables, rng, num_samples, sample_rate, options)
+    source = _glottal_source(speaker, f0, rng, num_samples, sample_rate, options)
+    voiced_env, fric_env = _envelopes(syllables, rng, num_samples, sample_rate, options)
+    voiced_out = _vocal_tract(speaker, syllables, source * shimmer * voiced_env, rng,
+                              num_samples, sample_rate, options)
+    signal = _add_fricatives_and_noise(speaker, voiced_out, fric_env, rng, num_samples,
+                                       sample_rate, options)
+    signal *= 10.0 ** (peak_dbfs / 20.0) / (np.abs(signal).max() + 1e-12)
+    return signal.astype(np.float32)
 
-    # ------------------------------------------------------------ f0 contour
+
+def _f0_contour(speaker, syllables, rng, num_samples, sample_rate, o):
+    """Per-sample f0 (Hz) and shimmer gain: declination, intonation, accents, jitter."""
+    control_period, accent_smoothing = o["control_period"], o["accent_smoothing"]
     hop = max(1, int(round(control_period * sample_rate)))
     num_ctrl = num_samples // hop + 2
     ctrl_t = np.arange(num_ctrl) * hop / sample_rate
     rel = ctrl_t / max(ctrl_t[-1], 1e-9)
-    declination = rng.uniform(*declination_range)
-    depth = rng.uniform(*intonation_depth_range)
-    inton_rate = rng.uniform(*intonation_rate_range)
+    declination = rng.uniform(*o["declination_range"])
+    depth = rng.uniform(*o["intonation_depth_range"])
+    inton_rate = rng.uniform(*o["intonation_rate_range"])
     inton_phase = rng.uniform(0.0, 2.0 * np.pi)
     accent = np.zeros(num_ctrl)
     for _, voiced, end, _ in syllables:
-        accent[voiced // hop:end // hop + 1] = rng.uniform(*accent_range)
+        accent[voiced // hop:end // hop + 1] = rng.uniform(*o["accent_range"])
     accent = _smooth(accent, max(1, int(round(accent_smoothing / control_period))))
     log_f0 = (
-        np.log(speaker["f0"] * rng.uniform(*pitch_shift_range))
+        np.log(speaker["f0"] * rng.uniform(*o["pitch_shift_range"]))
         + declination * (0.5 - rel)
         + depth * np.sin(2.0 * np.pi * inton_rate * ctrl_t + inton_phase)
         + accent
@@ -432,8 +446,12 @@ def synthesize_utterance(
     f0 = np.exp(np.interp(sample_t, ctrl_t, log_f0))
     shimmer = 1.0 + speaker["shimmer"] * np.interp(
         sample_t, ctrl_t, rng.standard_normal(num_ctrl))
+    return f0, shimmer
 
-    # ------------------------------------------------------ glottal source
+
+def _glottal_source(speaker, f0, rng, num_samples, sample_rate, o):
+    """Unit-power harmonic source with the speaker's tilt and ripple, plus breath noise."""
+    max_harmonic_freq = o["max_harmonic_freq"]
     num_harmonics = max(1, int(min(max_harmonic_freq, 0.5 * sample_rate) / f0.min()))
     k = np.arange(1, num_harmonics + 1)
     gains = k ** -speaker["tilt"] * (
@@ -443,40 +461,45 @@ def synthesize_utterance(
     source = _harmonic_source(f0, gains, sample_rate)
     source /= np.sqrt(np.mean(source**2)) + 1e-12
     source += speaker["breathiness"] * rng.standard_normal(num_samples)
+    return source
 
-    # --------------------------------------------------- envelopes per part
+
+def _envelopes(syllables, rng, num_samples, sample_rate, o):
+    """Voiced and fricative amplitude envelopes ``[S]`` of the planned syllables."""
     voiced_env = np.zeros(num_samples)
     fric_env = np.zeros(num_samples)
     for fric_start, voiced, end, _ in syllables:
-        gain = rng.uniform(*syllable_gain_range)
-        attack = int(rng.uniform(*attack_range) * sample_rate)
-        decay = int(rng.uniform(*decay_range) * sample_rate)
+        gain = rng.uniform(*o["syllable_gain_range"])
+        attack = int(rng.uniform(*o["attack_range"]) * sample_rate)
+        decay = int(rng.uniform(*o["decay_range"]) * sample_rate)
         if end > voiced:
             voiced_env[voiced:end] = gain * _segment_envelope(end - voiced, attack, decay)
         if voiced > fric_start:
             length = voiced - fric_start
-            fric_env[fric_start:voiced] = rng.uniform(*fricative_gain_range) * \
+            fric_env[fric_start:voiced] = rng.uniform(*o["fricative_gain_range"]) * \
                 _segment_envelope(length, length // 3, length // 3)
-    voiced_part = source * shimmer * voiced_env
+    return voiced_env, fric_env
 
-    # ------------------------------------------- time-varying vocal tract
+
+def _vocal_tract(speaker, syllables, voiced_part, rng, num_samples, sample_rate, o):
+    """Formant filtering of the voiced part, lip radiation and the speaker's timbre."""
     # Each nucleus is filtered twice, with its onset formants (a locus
     # between the previous syllable's targets and its own) and with its
     # targets, and the two outputs are cross-faded over the glide; the
     # responses of successive syllables (with a ringing tail) are overlap-
     # added, so formant changes never switch the coefficients of a running
     # filter (no clicks).
-    bws = np.asarray(bandwidths) * speaker["bandwidth_scale"]
+    bws = np.asarray(o["bandwidths"]) * speaker["bandwidth_scale"]
     if len(bws) != speaker["vowels"].shape[1]:
         raise ValueError(f"{len(bws)} bandwidths for {speaker['vowels'].shape[1]} formants")
-    tail = int(ring_tail * sample_rate)
+    tail = int(o["ring_tail"] * sample_rate)
     voiced_out = np.zeros(num_samples)
     previous = None
     for _, voiced, end, vowel in syllables:
         target = speaker["vowels"][vowel] * (
-            1.0 + syllable_formant_jitter * rng.uniform(-1.0, 1.0, size=len(bws)))
+            1.0 + o["syllable_formant_jitter"] * rng.uniform(-1.0, 1.0, size=len(bws)))
         onset = target if previous is None else (
-            coarticulation * previous + (1.0 - coarticulation) * target)
+            o["coarticulation"] * previous + (1.0 - o["coarticulation"]) * target)
         previous = target
         stop = min(end + tail, num_samples)
         if end <= voiced:
@@ -484,29 +507,28 @@ def synthesize_utterance(
         segment = np.zeros(stop - voiced)
         segment[:end - voiced] = voiced_part[voiced:end]
         sos = _resonator_sos(np.stack([onset, target]), bws, sample_rate)
-        glide = max(1, int(glide_fraction * (end - voiced)))
+        glide = max(1, int(o["glide_fraction"] * (end - voiced)))
         weight = np.ones(len(segment))
         weight[:glide] = _raised_cosine(glide)
         voiced_out[voiced:stop] += (
             (1.0 - weight) * sosfilt(sos[0], segment) + weight * sosfilt(sos[1], segment))
-    voiced_out = lfilter([1.0, -radiation], [1.0], voiced_out)
+    voiced_out = lfilter([1.0, -o["radiation"]], [1.0], voiced_out)
     if len(speaker["timbre_bands"]):
         voiced_out = sosfilt(_peaking_sos(speaker["timbre_bands"], sample_rate), voiced_out)
+    return voiced_out
 
-    # ---------------------------------------------------------- fricatives
-    fric_sos = _resonator_sos([speaker["fricative_freq"]], [fricative_bandwidth],
+
+def _add_fricatives_and_noise(speaker, voiced_out, fric_env, rng, num_samples, sample_rate, o):
+    """Fricative noise bursts, then background noise at a random SNR."""
+    fric_sos = _resonator_sos([speaker["fricative_freq"]], [o["fricative_bandwidth"]],
                               sample_rate)
     fric_noise = sosfilt(fric_sos, np.diff(rng.standard_normal(num_samples + 1)))
     fric_noise /= np.sqrt(np.mean(fric_noise**2)) + 1e-12
     voiced_peak = np.abs(voiced_out).max() + 1e-12
     signal = voiced_out + voiced_peak * fric_env * fric_noise
-
-    # -------------------------------------------- background noise, level
-    snr_db = rng.uniform(*snr_db_range)
-    noise = lfilter([1.0 - noise_pole], [1.0, -noise_pole],
+    snr_db = rng.uniform(*o["snr_db_range"])
+    noise = lfilter([1.0 - o["noise_pole"]], [1.0, -o["noise_pole"]],
                     rng.standard_normal(num_samples))
     noise *= np.sqrt(np.mean(signal**2) / (np.mean(noise**2) + 1e-20)
                      / 10.0 ** (snr_db / 10.0))
-    signal = signal + noise
-    signal *= 10.0 ** (peak_dbfs / 20.0) / (np.abs(signal).max() + 1e-12)
-    return signal.astype(np.float32)
+    return signal + noise
