@@ -121,10 +121,7 @@ def main(argv=None):
               "threads": args.threads, "window": args.window, "step": args.step,
               "batch_size": args.batch_size,
               "torch": torch.__version__, "rows": rows}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return wavlm_speed.write_result(args.output, result)
 
 
 if __name__ == "__main__":

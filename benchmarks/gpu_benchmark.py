@@ -20,7 +20,6 @@ Usage::
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import wavlm_speed  # noqa: E402
 from wavlm_speed import S80_CONV, S80_FFN_TOTAL, S80_HEADS  # noqa: E402
 
 from speechbrain_pruning import PrunableWavLM, WavLMConfig  # noqa: E402
@@ -174,10 +174,7 @@ def main(argv=None):
         del dense, pruned
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return wavlm_speed.write_result(args.output, result)
 
 
 if __name__ == "__main__":

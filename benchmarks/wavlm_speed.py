@@ -72,6 +72,14 @@ def prune_like_s80(folder):
     return model, summary
 
 
+def write_result(path, result):
+    """Write a benchmark's figures as JSON (folders created); returns ``result``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def time_model(fn, wavs, repeats, warmup, device):
     """Median wall time of ``fn(wavs)`` in milliseconds."""
     times = []
@@ -148,10 +156,7 @@ def main(argv=None):
           f"(max |diff| {max_diff:.2e})")
     print(f"pruned speed-up: {result['pruned_speedup']:.2f}x measured, "
           f"{result['pruned_macs_ratio']:.2f}x fewer MACs, sparsity {summary['sparsity']:.3f}")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return write_result(args.output, result)
 
 
 if __name__ == "__main__":
