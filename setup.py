@@ -29,6 +29,7 @@ setup(
         "transformers==5.24.0",
         "huggingface_hub==2.4.0",
         "hyperpyyaml==1.2.3",
+        "ruamel.yaml==0.18.17",  # HyperPyYAML's parser; load_hparams merges override files with it
         "numpy==2.4.6",
         "pandas==3.1.1",
         "scipy==1.17.1",
