@@ -269,3 +269,16 @@ def test_exported_folder_loads_strictly(small_export):
     shutil.copy(folder / "full.safetensors", weights)
     assert PrunedSpeakerRecognition.from_hparams(source=folder).encode_batch(
         torch.randn(1, 8000)).shape == (1, 1, 16)
+
+
+def test_load_exported_picks_the_interface_the_folder_names(small_export):
+    """The diarizer loads a speaker embedder this way, without importing speaker/."""
+    from speechbrain_pruning.pretrained import interface_class_of, load_exported
+
+    assert interface_class_of(small_export) == \
+        "speechbrain_pruning.inference.PrunedSpeakerRecognition"
+    model = load_exported(small_export)
+    assert isinstance(model, PrunedSpeakerRecognition)
+    assert model.encode_batch(torch.randn(2, 8000)).shape == (2, 1, 16)
+    with pytest.raises(ValueError, match="not an exported model folder"):
+        load_exported(small_export / "wavlm")
