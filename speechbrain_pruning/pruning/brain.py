@@ -126,10 +126,7 @@ class PruningBrain(sb.Brain):
     # ------------------------------------------------------------ set-up
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for fragment in FRAGMENTS:  # entries of included hparams/ fragments (see above)
-            for key, value in (getattr(self.hparams, fragment, None) or {}).items():
-                if not hasattr(self.hparams, key):
-                    setattr(self.hparams, key, value)
+        flatten_fragments(vars(self.hparams))  # entries of included hparams/ fragments
 
     def _hp(self, name, default=None):
         return getattr(self.hparams, name, default)
