@@ -104,33 +104,55 @@ class AudioSource:
     Blocks of a file are read with ``soundfile.SoundFile.seek`` / ``read``
     (multi-channel files are averaged to mono), so memory does not grow with
     the recording; integer PCM tensors are scaled as reading a file would.
+    A file at another rate than ``sample_rate`` is resampled block by block:
+    each block is read with a margin of :attr:`RESAMPLE_MARGIN` input samples
+    on both sides, starting on a sample where the input and output grids
+    coincide, and resampled with ``torchaudio.functional.resample``; the
+    result equals resampling the whole file (to float rounding, tested), at
+    the cost of resampling the overlaps of consecutive reads again.
 
     Arguments
     ---------
-    audio : str, os.PathLike, numpy.ndarray or torch.Tensor
-        A path (read lazily with soundfile) or a waveform ``[S]`` / ``[1, S]``.
+    audio : str, os.PathLike, numpy.ndarray, torch.Tensor or dict
+        A path (read lazily with soundfile), a waveform ``[S]`` / ``[1, S]``
+        at ``sample_rate``, or ``{"waveform": [C, S] or [S], "sample_rate":
+        int}`` (pyannote's in-memory input; channels averaged, resampled).
     sample_rate : int
-        Expected sample rate; a file at another rate raises ``ValueError``.
+        Rate of the samples returned by :meth:`read`.
 
     Example
     -------
     >>> src = AudioSource(np.arange(5.0), 16000)
     >>> src.num_samples, src.read(3, 7).tolist()
     (5, [3.0, 4.0, 0.0, 0.0])
+    >>> AudioSource({"waveform": torch.ones(2, 8000), "sample_rate": 8000}).num_samples
+    16000
     """
+
+    RESAMPLE_MARGIN = 128
 
     def __init__(self, audio, sample_rate=16000):
         self.sample_rate = sample_rate
         self.path = None
         self._file = None
+        self._ratio = None
+        if isinstance(audio, dict):
+            audio = _waveform_dict(audio, sample_rate)
         if isinstance(audio, (str, os.PathLike)):
             self.path = os.fspath(audio)
-            info = sf.info(self.path)
-            if info.samplerate != sample_rate:
-                raise ValueError(
-                    f"{self.path}: sample rate {info.samplerate} != {sample_rate}; resample first"
-                )
-            self.num_samples = int(info.frames)
+            try:
+                info = sf.info(self.path)
+            except Exception as err:
+                raise RuntimeError(f"Cannot read audio file {self.path}: {err}") from err
+            self.file_rate = int(info.samplerate)
+            self.file_frames = int(info.frames)
+            if self.file_rate != sample_rate:
+                g = np.gcd(self.file_rate, sample_rate)
+                self._ratio = (sample_rate // g, self.file_rate // g)  # (up, down)
+                up, down = self._ratio
+                self.num_samples = -(-self.file_frames * up // down)
+            else:
+                self.num_samples = self.file_frames
             self._wav = None
         else:
             if isinstance(audio, torch.Tensor) and not audio.is_floating_point():
@@ -165,22 +187,66 @@ class AudioSource:
             return out
         if self._wav is not None:
             out[: end - start] = self._wav[start:end]
+        elif self._ratio is None:
+            data = self._read_file(start, end)
+            out[: data.shape[0]] = data
         else:
-            handle = self._file if self._file is not None else sf.SoundFile(self.path)
-            try:
-                handle.seek(start)
-                data = handle.read(end - start, dtype="float32", always_2d=True)
-            finally:
-                if handle is not self._file:
-                    handle.close()
-            out[: data.shape[0]] = data.mean(axis=1)
-            if not np.isfinite(out).all():
-                first = start + int(np.flatnonzero(~np.isfinite(out))[0])
-                raise ValueError(f"{self.path}: NaN/Inf audio sample at sample {first} "
-                                 f"({first / self.sample_rate:.2f} s)")
+            out[: end - start] = self._read_resampled(start, end)
         return out
 
+    def _read_file(self, start, stop):
+        """File frames ``[start, stop)`` (clipped to the file), mono float32."""
+        start, stop = max(0, start), min(stop, self.file_frames if self._ratio else self.num_samples)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        handle = self._file if self._file is not None else sf.SoundFile(self.path)
+        try:
+            handle.seek(start)
+            data = handle.read(stop - start, dtype="float32", always_2d=True).mean(axis=1)
+        finally:
+            if handle is not self._file:
+                handle.close()
+        if not np.isfinite(data).all():
+            first = start + int(np.flatnonzero(~np.isfinite(data))[0])
+            raise ValueError(f"{self.path}: NaN/Inf audio sample at sample {first} "
+                             f"({first / (self.file_rate if self._ratio else self.sample_rate):.2f} s)")
+        return data
 
+    def _read_resampled(self, start, stop):
+        """Output samples ``[start, stop)`` resampled from an aligned, padded input block."""
+        up, down = self._ratio
+        margin = -(-self.RESAMPLE_MARGIN // down)  # in grid units (down input samples)
+        first_unit = start // up - margin
+        last_unit = -(-stop // up) + margin
+        in_start, in_stop = first_unit * down, last_unit * down
+        block = np.zeros(in_stop - in_start, dtype=np.float32)
+        data = self._read_file(in_start, in_stop)
+        offset = max(0, -in_start)
+        block[offset: offset + data.shape[0]] = data
+        res = torchaudio.functional.resample(torch.from_numpy(block), self.file_rate,
+                                             self.sample_rate).numpy()
+        first = start - first_unit * up
+        return res[first: first + stop - start]
+
+
+def _waveform_dict(audio, sample_rate):
+    """``{"waveform", "sample_rate"}`` -> mono float ``[S]`` tensor at ``sample_rate``."""
+    try:
+        wav, rate = audio["waveform"], int(audio["sample_rate"])
+    except KeyError as err:
+        raise ValueError(f"audio dict needs 'waveform' and 'sample_rate' keys, has {sorted(audio)}") \
+            from err
+    wav = torch.as_tensor(wav)
+    if not wav.is_floating_point():
+        wav = pcm_to_float(wav)
+    if wav.dim() == 2:
+        wav = wav.float().mean(dim=0)
+    if wav.dim() != 1:
+        raise ValueError(f"waveform must be [C, S] or [S], got shape {tuple(wav.shape)}")
+    check_finite_audio(wav, source="waveform")
+    if rate != sample_rate:
+        wav = torchaudio.functional.resample(wav.float(), rate, sample_rate)
+    return wav
 
 
 @torch.no_grad()

@@ -97,6 +97,7 @@ def oracle_embed(wavs, wav_lens):
 
 
 def make_diarizer(wav, turns, **kwargs):
+    kwargs.setdefault("clustering", "ahc")
     return SlidingWindowDiarizer(OracleSegmentation(wav, turns), oracle_embed,
                                  progress=False, **kwargs)
 
@@ -115,7 +116,7 @@ def der_of(reference, hypothesis):
 def test_oracle_der_below_five_percent(synth):
     wav, reference = synth
     diarizer = make_diarizer(wav, TURNS)
-    hypothesis = diarizer(wav, uri="synth")
+    hypothesis = diarizer(wav, uri="synth").speaker_diarization
     assert hypothesis.uri == "synth"
     assert len(hypothesis.labels()) == 3
     row = der_of(reference, hypothesis)
@@ -127,18 +128,31 @@ def test_oracle_der_below_five_percent(synth):
     assert diarizer.coverage_.min() >= 1
 
 
-def test_cached_activations_match_two_pass(synth):
+def test_low_memory_two_pass_matches_one_pass(synth):
     wav, _ = synth
-    first = make_diarizer(wav, TURNS)(wav, uri="synth")
-    cached = make_diarizer(wav, TURNS, cache_activations=True)(wav, uri="synth")
-    assert first == cached
+    calls = []
+    segmentation = OracleSegmentation(wav, TURNS)
+
+    def counted(wavs):
+        calls.append(wavs.shape[0])
+        return segmentation(wavs)
+
+    one = SlidingWindowDiarizer(counted, oracle_embed, clustering="ahc", progress=False)
+    cached = one(wav, uri="synth")
+    windows = len(one.window_starts(one.num_frames(len(wav))))
+    assert sum(calls) == windows  # one segmentation pass
+    calls.clear()
+    two = SlidingWindowDiarizer(counted, oracle_embed, clustering="ahc", low_memory=True,
+                                progress=False)
+    assert two(wav, uri="synth").speaker_diarization == cached.speaker_diarization
+    assert sum(calls) == 2 * windows
 
 
 def test_path_input_matches_memory(synth, tmp_path):
     wav, reference = synth
     path = tmp_path / "synth.wav"
     sf.write(path, wav, SR, subtype="FLOAT")
-    hypothesis = make_diarizer(wav, TURNS)(str(path))
+    hypothesis = make_diarizer(wav, TURNS)(str(path)).speaker_diarization
     assert hypothesis.uri == "synth"
     assert der_of(reference, hypothesis)["der %"] < 5.0
 
@@ -146,30 +160,38 @@ def test_path_input_matches_memory(synth, tmp_path):
 def test_num_and_max_speakers_honoured(synth):
     wav, _ = synth
     diarizer = make_diarizer(wav, TURNS)
-    assert len(diarizer(wav, num_speakers=2).labels()) == 2
-    assert len(diarizer(wav, max_speakers=2).labels()) <= 2
-    assert len(diarizer(wav, num_speakers=3).labels()) == 3
+    def speakers(**kwargs):
+        return len(diarizer(wav, **kwargs).speaker_diarization.labels())
+
+    assert speakers(num_speakers=2) == 2
+    assert speakers(max_speakers=2) <= 2
+    assert speakers(num_speakers=3) == 3
     # a huge threshold merges everyone unless min_speakers says otherwise
     diarizer.clustering_threshold = 5.0
-    assert len(diarizer(wav).labels()) == 1
-    assert len(diarizer(wav, min_speakers=3).labels()) == 3
+    assert speakers() == 1
+    assert speakers(min_speakers=3) == 3
+    with pytest.raises(ValueError, match="min_speakers=3 > max_speakers=2"):
+        diarizer(wav, min_speakers=3, max_speakers=2)
+    with pytest.raises(ValueError, match="num_speakers must be >= 1"):
+        diarizer(wav, num_speakers=0)
 
 
 def test_silence_gives_empty_annotation():
     wav = np.zeros(SR * 20, dtype=np.float32)
     wav[::7] = 1e-4  # distinct frames so the oracle can locate windows
     wav += np.arange(len(wav), dtype=np.float32) * 1e-9
-    hypothesis = make_diarizer(wav, [])(wav, uri="silence")
+    output = make_diarizer(wav, [])(wav, uri="silence")
+    hypothesis = output.speaker_diarization
     assert isinstance(hypothesis, Annotation) and len(hypothesis) == 0
-    assert hypothesis.uri == "silence"
+    assert hypothesis.uri == "silence" and len(output.exclusive_speaker_diarization) == 0
     empty = make_diarizer(wav, [])(np.zeros(100, dtype=np.float32))
-    assert len(empty) == 0
+    assert len(empty.speaker_diarization) == 0
 
 
 def test_audio_shorter_than_window():
     turns = [("A", 0.5, 2.5)]
     wav = synthesize(turns, 3.0)
-    hypothesis = make_diarizer(wav, turns)(wav, uri="short")
+    hypothesis = make_diarizer(wav, turns)(wav, uri="short").speaker_diarization
     segments = list(hypothesis.itertracks(yield_label=True))
     assert len(segments) == 1
     segment, _, _ = segments[0]
@@ -229,11 +251,12 @@ def test_long_file_streams_with_frame_level_state(tmp_path):
         outputs.append(weakref.ref(act))
         return act
 
-    diarizer = SlidingWindowDiarizer(energy_segment, oracle_embed, batch_size=16, progress=False)
-    hypothesis = diarizer(str(path))
+    diarizer = SlidingWindowDiarizer(energy_segment, oracle_embed, batch_size=16,
+                                     clustering="ahc", progress=False)
+    hypothesis = diarizer(str(path)).speaker_diarization
     F = diarizer.num_frames(n)
     num_windows = len(diarizer.window_starts(F))
-    assert num_windows > 250 and len(outputs) == 2 * ((num_windows + 15) // 16)
+    assert num_windows > 250 and len(outputs) == (num_windows + 15) // 16  # one pass
     gc.collect()
     assert all(ref() is None for ref in outputs)
     assert diarizer.activation_sum_.shape == (F, 2)
@@ -262,3 +285,116 @@ def test_audio_source_rejects_nan_and_scales_integer_pcm(tmp_path):
             source.read(400, 800)
     pcm = torch.tensor([-32768, 0, 16384], dtype=torch.int16)
     assert AudioSource(pcm).read(0, 3).tolist() == [-1.0, 0.0, 0.5]
+
+
+class OracleFrameEmbedder:
+    """Frame pooling: per-frame energy at every speaker frequency, pooled by weighted mean."""
+
+    def __init__(self):
+        self.feature_calls, self.pool_calls = [], []
+
+    def frame_features(self, wavs):
+        self.feature_calls.append(tuple(wavs.shape))
+        frames = wavs.unfold(1, RF, HOP)  # [B, T, RF]
+        t = torch.arange(RF) / SR
+        feats = []
+        for f in FREQS.values():
+            c, s = torch.cos(2 * np.pi * f * t), torch.sin(2 * np.pi * f * t)
+            feats.append(((frames * c).sum(-1) ** 2 + (frames * s).sum(-1) ** 2).sqrt())
+        return torch.stack(feats, dim=-1)  # [B, T, 4]
+
+    def pool_frames(self, features, weights):
+        self.pool_calls.append(features.shape[0])
+        w = weights.unsqueeze(-1)
+        mean = (features * w).sum(1) / w.sum(1).clamp_min(1e-8)
+        return torch.nn.functional.one_hot(mean.argmax(-1), len(FREQS)).float() + 0.05 * mean \
+            / mean.amax(-1, keepdim=True).clamp_min(1e-8)
+
+
+def test_frame_pooling_embedder_runs_once_per_frame_and_batches(synth):
+    wav, reference = synth
+    embedder = OracleFrameEmbedder()
+    diarizer = SlidingWindowDiarizer(OracleSegmentation(wav, TURNS), embedder, clustering="ahc",
+                                     embedding_batch_size=8, progress=False)
+    output = diarizer(wav, uri="synth")
+    assert der_of(reference, output.speaker_diarization)["der %"] < 5.0
+    F = diarizer.num_frames(len(wav))
+    # the speaker model sees every frame once: consecutive blocks of one window
+    assert len(embedder.feature_calls) == -(-F // diarizer.window_frames)
+    frames_seen = sum((s - RF) // HOP + 1 for _, s in embedder.feature_calls)
+    assert frames_seen == F
+    # every (window, local speaker) pooled, in batches of <= 8
+    assert sum(embedder.pool_calls) == len(diarizer.embeddings_)
+    assert max(embedder.pool_calls) <= 8 and len(embedder.pool_calls) < len(diarizer.embeddings_)
+
+
+def test_output_exclusive_annotation_and_speaker_embeddings(synth):
+    wav, reference = synth
+    output = make_diarizer(wav, TURNS)(wav, uri="synth")
+    hyp, excl = output.speaker_diarization, output.exclusive_speaker_diarization
+    assert len(hyp.get_overlap()) > 0  # the reference overlaps, so does the output
+    assert len(excl.get_overlap()) == 0
+    assert abs(excl.get_timeline().support().duration()
+               - hyp.get_timeline().support().duration()) < 0.05
+    assert excl.labels() == hyp.labels()
+    # one unit embedding per label, each pointing at one oracle frequency
+    emb = output.speaker_embeddings
+    assert emb.shape == (len(hyp.labels()), len(FREQS))
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert len(set(np.argmax(emb, axis=1))) == len(hyp.labels())
+    data = output.to_dict()
+    assert [s["label"] for s in data["speakers"]] == hyp.labels()
+    assert len(data["segments"]) == len(hyp) and len(data["exclusive_segments"]) == len(excl)
+
+
+def test_waveform_dict_and_any_sample_rate(synth, tmp_path):
+    wav, reference = synth
+    diarizer = SlidingWindowDiarizer(energy_per_frequency_segment, oracle_embed,
+                                     clustering="ahc", progress=False)
+    base = diarizer(wav, uri="synth").speaker_diarization
+    as_dict = diarizer({"waveform": torch.from_numpy(wav)[None].repeat(2, 1),
+                        "sample_rate": SR}, uri="synth").speaker_diarization
+    assert as_dict == base
+    for rate in (8000, 44100):
+        import torchaudio
+
+        resampled = torchaudio.functional.resample(torch.from_numpy(wav), SR, rate).numpy()
+        sf.write(tmp_path / f"synth{rate}.wav", resampled, rate, subtype="FLOAT")
+        hyp = diarizer(str(tmp_path / f"synth{rate}.wav")).speaker_diarization
+        assert hyp.uri == f"synth{rate}"
+        assert der_of(reference, hyp.rename_tracks())["der %"] < 6.0, rate
+
+
+def energy_per_frequency_segment(wavs):
+    """Local speakers = the 4 frequencies (fixed order), active when their energy is high."""
+    feats = OracleFrameEmbedder().frame_features(wavs)
+    return (feats > 0.25 * RF * 0.3 / 2).float()
+
+
+def test_progress_hook_and_median_filter(synth):
+    wav, _ = synth
+    seen = []
+
+    def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        seen.append((step_name, completed, total, file["uri"]))
+
+    diarizer = make_diarizer(wav, TURNS, batch_size=4)
+    diarizer.progress = hook
+    diarizer(wav, uri="synth")
+    steps = [s for s in seen if s[0] == "segmentation"]
+    assert steps[-1][1] == steps[-1][2] == len(steps) and steps[0][3] == "synth"
+
+    def blip_segment(wavs):  # one speaker everywhere but 3-frame holes every 50 frames
+        T = (wavs.shape[1] - RF) // HOP + 1
+        act = torch.ones(wavs.shape[0], T, 1)
+        act[:, 20::50] = act[:, 21::50] = act[:, 22::50] = 0
+        return act
+
+    def ones(wavs, lens):
+        return torch.ones(wavs.shape[0], 2)
+
+    filtered = SlidingWindowDiarizer(blip_segment, ones, clustering="ahc", progress=False,
+                                     median_filter=11)(wav).speaker_diarization
+    raw = SlidingWindowDiarizer(blip_segment, ones, clustering="ahc", progress=False,
+                                median_filter=0)(wav).speaker_diarization
+    assert len(filtered) == 1 and len(raw) > 10

@@ -13,6 +13,7 @@ from speechbrain_pruning.diarization.cli import main as cli_main
 from speechbrain_pruning.diarization.rttm import read_rttm
 from speechbrain_pruning.inference import PrunedDiarizer
 from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
+from speechbrain_pruning.synthetic.models import write_tiny_speaker_model
 
 from conftest import make_hf_wavlm
 
@@ -34,12 +35,14 @@ def corpus_and_wavlm(tmp_path_factory):
     make_meeting_corpus(root / "ami", layout="ami", splits={"train": 3, "dev": 1, "test": 1},
                         duration=20.0, progress=False)
     make_hf_wavlm(root / "wavlm")
+    write_tiny_speaker_model(root / "speaker")
     return root / "ami", root / "wavlm"
 
 
 def recipe_args(corpus, wavlm, out, *extra):
     return [str(RECIPE / "hparams" / "tiny_cpu.yaml"), f"--data_folder={corpus}",
             f"--wavlm_source={wavlm}", f"--output_folder={out}", "--hidden_size=32",
+            f"--embedding_source={Path(wavlm).parent / 'speaker'}",
             "--num_hidden_states=4", "--batch_size=4", "--distill_loss={student_layers: [0, 2]}",
             *extra]
 
@@ -143,7 +146,7 @@ def test_cli_same_stems_failures_and_exit_status(exported_model, corpus_and_wavl
     bad[100] = np.nan
     sf.write(tmp_path / "in" / "day2" / "nan.wav", bad, rate, subtype="FLOAT")
     (tmp_path / "in" / "day2" / "broken.wav").write_bytes(b"RIFF not really a wav")
-    failed = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=300)
+    failed = subprocess.run(cmd[:-1] + ["--overwrite"], capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1
     assert "2 of 4 file(s) failed" in failed.stderr
     assert "nan.wav" in failed.stderr and "NaN/Inf" in failed.stderr
@@ -183,27 +186,46 @@ def test_resume_after_interruption(ami_train, corpus_and_wavlm, tmp_path, monkey
     assert json.loads((tmp_path / "exp" / "results.json").read_text())["params"] == results["params"]
 
 
-def test_external_speaker_embedding_folder(exported_model, corpus_and_wavlm, tmp_path):
-    """``embedding_source``: an exported PrunedSpeakerRecognition folder embeds the speakers."""
+def test_export_is_self_contained_with_speaker_model_and_plda(exported_model, corpus_and_wavlm,
+                                                             tmp_path):
+    """The speaker model and the PLDA travel inside the exported folder; another speaker model
+    can be swapped in with the ``embedder`` override."""
     from speechbrain_pruning import PrunableWavLM
-    from speechbrain_pruning.speaker import MHFA
+    from speechbrain_pruning.diarization.embedders import FramePoolingEmbedder
+    from speechbrain_pruning.diarization.plda import PLDA
     from speechbrain_pruning.pruning.export import export_model
-    from speechbrain_pruning.inference import PrunedSpeakerRecognition
+    from speechbrain_pruning.pretrained import interface_class_of
+    from speechbrain_pruning.speaker import MHFA
 
     corpus, wavlm = corpus_and_wavlm
+    assert interface_class_of(exported_model / "embedder").endswith("PrunedSpeakerRecognition")
+    plda = PLDA.load(exported_model / "plda.safetensors")
+    assert plda.input_dim == 64  # the tiny speaker model's embedding size
+    moved = tmp_path / "moved"
+    shutil.copytree(exported_model, moved)
+    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
+    original = PrunedDiarizer.from_hparams(source=exported_model)
+    copy = PrunedDiarizer.from_hparams(source=moved)
+    for model in (original, copy):
+        model.set_params(inference_precision="fp32", progress=False)
+    out = copy(meeting, num_speakers=2)
+    assert out.speaker_diarization == original(meeting, num_speakers=2).speaker_diarization
+    assert out.speaker_embeddings.shape == (2, 64)
+    embedder = copy._pipeline().embedder
+    assert isinstance(embedder, FramePoolingEmbedder)
+    assert Path(embedder.model.hparams.model_folder).resolve() == (moved / "embedder").resolve()
+    # another speaker model (16-d embeddings), AHC since the PLDA belongs to the shipped one
     kwargs = {"num_layers": 4, "feat_dim": 32, "num_heads": 2, "compression_dim": 8,
               "embed_dim": 16}
     export_model(tmp_path / "sv", PrunableWavLM.from_pretrained(wavlm), {"backend": MHFA(**kwargs)},
                  {"backend": ("speechbrain_pruning.speaker.MHFA", kwargs)},
                  "PrunedSpeakerRecognition", hparams={"threshold": 0.5})
-    model = PrunedDiarizer.from_hparams(source=exported_model,
-                                        overrides={"embedding_source": str(tmp_path / "sv")})
-    meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
-    annotation = model.diarize_file(meeting, num_speakers=2)
-    assert len(annotation.labels()) == 2
-    assert model.hparams.embedding_source == str(tmp_path / "sv")
-    assert isinstance(PrunedSpeakerRecognition.from_hparams(source=tmp_path / "sv"),
-                      PrunedSpeakerRecognition)
+    other = PrunedDiarizer.from_hparams(source=moved, overrides={
+        "embedder": str(tmp_path / "sv"), "clustering": "ahc", "clustering_threshold": 0.7})
+    other.set_params(progress=False)
+    assert other(meeting, num_speakers=2).speaker_embeddings.shape == (2, 16)
+    with pytest.raises(ValueError, match="unknown diarization parameter"):
+        other.set_params(windw=4.0)
 
 
 @pytest.mark.parametrize("dataset,name", [("AMI", "wavlm_base_plus"), ("AMI", "wavlm_large"),
@@ -215,7 +237,7 @@ def test_full_size_hparams_load(dataset, name, tmp_path):
     make_hf_wavlm(tmp_path / "hf")
     path = ROOT / "recipes" / dataset / "Diarization" / "hparams" / f"{name}.yaml"
     hparams = load_hparams(path, {"data_folder": str(tmp_path),
-                           "wavlm_source": str(tmp_path / "hf"),
+                           "wavlm_source": str(tmp_path / "hf"), "embedding_source": None,
                            "output_folder": str(tmp_path / "out"),
                            "sparsity_objective": "macs"})
     assert hparams["teacher"] is None and hparams["sparsity_controller"].objective == "macs"
@@ -223,6 +245,10 @@ def test_full_size_hparams_load(dataset, name, tmp_path):
     assert hparams["layout"] == {"AMI": "ami", "DIHARD3": "dihard3", "CHiME6": "chime6"}[dataset]
     assert hparams["eval_split"] in hparams["splits"]
     assert hparams["eend"].num_layers == hparams["num_hidden_states"]
+    inference = hparams["inference"]  # DiariZen-like defaults a user would accept
+    assert inference["window"] == 8.0 and inference["step"] <= 2.0
+    assert inference["clustering"] == "vbx" and inference["median_filter"] == 11
+    assert not inference["low_memory"]
 
 
 @pytest.mark.timeout(600)

@@ -1,36 +1,129 @@
-"""``PrunedDiarizer``: speaker diarization from an exported folder, and the pipeline builder."""
+"""``PrunedDiarizer``: speaker diarization from an exported folder, and the pipeline builder.
 
+An exported diarizer folder is self-contained::
+
+    hyperparams.yaml     modules, sliding-window / clustering settings
+    wavlm/  eend.ckpt    the pruned segmentation model
+    embedder/            the speaker-embedding model (an exported
+                         PrunedSpeakerRecognition or a SpeechBrain EncoderClassifier)
+    plda.safetensors     VBx's PLDA, trained on the embedder's embeddings of the
+                         training split
+"""
+
+import copy
+import logging
 from pathlib import Path
 
-import soundfile as sf
 import torch
 
 from ..nn import unwrap_module
-from ..pretrained import PrunedInterface, load_exported
+from ..pretrained import PrunedInterface
+from .embedders import HiddenLayerEmbedder, load_embedder, wrap_embedder
 from .pipeline import SlidingWindowDiarizer
-from .rttm import write_rttm
 
-__all__ = ["PrunedDiarizer", "build_diarizer"]
+__all__ = ["PrunedDiarizer", "build_diarizer", "PIPELINE_PARAMS"]
+
+logger = logging.getLogger(__name__)
+
+# inference settings a user may change (yaml ``inference:`` block, set_params, CLI flags)
+PIPELINE_PARAMS = ("window", "step", "batch_size", "onset", "median_filter", "min_duration_on",
+                   "min_duration_off", "min_embedding_seconds", "clustering",
+                   "clustering_threshold", "vbx_fa", "vbx_fb", "min_cluster_size",
+                   "embedding_batch_size", "assignment_bonus", "min_activation", "low_memory",
+                   "progress")
+OTHER_PARAMS = ("silence_threshold_db", "embedding_layer", "embedding_source", "embedder",
+                "plda", "inference_precision")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
-def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
-    """A ``diarize(path_or_audio, uri=None, **speaker_counts) -> Annotation`` callable.
+def resolve_precision(precision, device="cpu"):
+    """The numeric precision of inference: ``fp32``, ``bf16`` or ``int8``.
 
-    ``eend`` maps WavLM hidden states to powerset log-probabilities; local
-    speaker embeddings come from ``embedder`` (an object with
-    ``encode_batch(wavs, wav_lens) -> [B, 1, E]``) or, when it is None, from
-    the mean of WavLM hidden layer ``params["embedding_layer"]`` over the
-    speaker's frames.
+    ``auto`` is ``bf16`` on a CPU with native bfloat16 arithmetic (AMX or
+    AVX512-BF16: oneDNN runs bf16 matrix products and convolutions about twice
+    as fast as fp32 there) and ``fp32`` elsewhere (GPUs included), since
+    emulated bf16 is slower than fp32. The effect on the output is measured by
+    ``benchmarks/diarization_speed.py`` and the recipe tests.
+
+    Example
+    -------
+    >>> resolve_precision("fp32"), resolve_precision("auto", "cuda:0")
+    ('fp32', 'fp32')
     """
-    powerset = unwrap_module(eend).powerset
-    layer = params.get("embedding_layer", -1)
+    precision = "auto" if precision in (None, "") else str(precision)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    native_bf16 = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    return "bf16" if str(device).startswith("cpu") and native_bf16 else "fp32"
 
+
+def cast_for_inference(module, precision):
+    """``module`` ready for ``precision``: a bf16 copy, an int8 copy, or itself (fp32)."""
+    if precision == "bf16":
+        return copy.deepcopy(module).to(torch.bfloat16)
+    if precision == "int8":
+        return quantize_int8(module)
+    return module
+
+
+def quantize_int8(module):
+    """Dynamic int8 quantisation of the ``nn.Linear`` layers (CPU inference).
+
+    Weights are int8 per tensor, activations quantised on the fly
+    (``torch.ao.quantization.quantize_dynamic``); convolutions and norms stay
+    float. Linear modules used for their weight only (the EEND's ``layer_weights``)
+    are left alone. Its accuracy effect is measured by ``benchmarks/diarization_speed.py``.
+    """
+    import warnings
+
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    spec = {name: default_dynamic_qconfig for name, m in module.named_modules()
+            if type(m) is torch.nn.Linear and not name.endswith("layer_weights")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.ao.quantization.quantize_dynamic(module, spec, dtype=torch.qint8)
+
+
+def build_diarizer(wavlm, eend, embedder, params, device="cpu", plda=None):
+    """The :class:`SlidingWindowDiarizer` of a WavLM EEND model and a speaker embedder.
+
+    Arguments
+    ---------
+    wavlm, eend : torch.nn.Module
+        The segmentation model: ``eend(wavlm(wavs), None)`` -> powerset
+        log-probabilities ``[B, T, C]``.
+    embedder : object, optional
+        A loaded speaker model (see :func:`~.embedders.wrap_embedder`); None
+        averages WavLM hidden layer ``params["embedding_layer"]`` (not a
+        speaker model: a fallback).
+    params : dict
+        Pipeline settings (:data:`PIPELINE_PARAMS`), ``silence_threshold_db``,
+        ``inference_precision`` (:func:`resolve_precision`: ``auto`` / ``fp32`` / ``bf16``
+        for both models / ``int8`` dynamic quantisation of the segmentation model).
+    plda : PLDA, optional
+        Needed by ``clustering: vbx`` (the default when a PLDA is given).
+
+    Returns
+    -------
+    SlidingWindowDiarizer
+        ``diarizer(audio, num_speakers=..., uri=...) -> DiarizeOutput``.
+    """
+    wavlm, eend = unwrap_module(wavlm).eval(), unwrap_module(eend).eval()
+    powerset = eend.powerset
     silence_db = params.get("silence_threshold_db", -70.0)
+    precision = resolve_precision(params.get("inference_precision"), device)
+    if precision == "int8" and not str(device).startswith("cpu"):
+        raise ValueError("precision int8 (dynamic quantisation) runs on CPU only")
+    seg_wavlm, seg_eend = cast_for_inference(wavlm, precision), cast_for_inference(eend, precision)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def segment(wavs):
         wavs = wavs.to(device).float()
-        log_probs = eend(wavlm(wavs), None)
+        log_probs = seg_eend(seg_wavlm(wavs.to(dtype)), None).float()
         active = powerset.to_multilabel(log_probs)
         # digital silence (frames below silence_db dBFS RMS) is never speech
         frames = wavs.unfold(1, 400, 320)[:, : active.shape[1]]
@@ -38,85 +131,113 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu"):
         active[:, : rms_db.shape[1]] *= (rms_db > silence_db).unsqueeze(-1)
         return active.cpu()
 
-    @torch.no_grad()
-    def embed(wavs, wav_lens):
-        wavs, wav_lens = wavs.to(device).float(), wav_lens.to(device)
-        if embedder is not None:
-            return embedder.encode_batch(wavs, wav_lens).reshape(wavs.shape[0], -1).cpu()
-        hidden = wavlm(wavs, wav_lens)[layer]
-        frame_lens = wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
-        frames = torch.round(frame_lens * hidden.shape[1]).clamp(min=1).long()
-        mask = (torch.arange(hidden.shape[1], device=device)[None] < frames[:, None]).float()
-        return ((hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)).cpu()
-
-    keys = ("window", "step", "batch_size", "onset", "min_duration_on", "min_duration_off",
-            "min_embedding_seconds", "clustering_threshold", "embedding_batch_size", "progress")
-    pipeline = SlidingWindowDiarizer(segment, embed, **{k: params[k] for k in keys if k in params})
-
-    def diarize(audio, uri=None, num_speakers=None, min_speakers=None, max_speakers=None):
-        return pipeline(audio, num_speakers=num_speakers, min_speakers=min_speakers,
-                        max_speakers=max_speakers, uri=uri)
-
-    return diarize
+    embedder = wrap_embedder(embedder, device, dtype if precision == "bf16" else None)
+    if embedder is None:
+        embedder = HiddenLayerEmbedder(seg_wavlm, params.get("embedding_layer", 6), device)
+    kwargs = {k: params[k] for k in PIPELINE_PARAMS if k in params and params[k] is not None}
+    kwargs.setdefault("clustering", "vbx" if plda is not None else "ahc")
+    return SlidingWindowDiarizer(segment, embedder, plda=plda, **kwargs)
 
 
 class PrunedDiarizer(PrunedInterface):
-    """Speaker diarization with a pruned WavLM EEND model, audio file -> RTTM.
+    """Speaker diarization with a pruned WavLM EEND model: audio -> who spoke when.
 
     The folder's ``hyperparams.yaml`` defines ``modules.wavlm`` and
-    ``modules.eend`` and the sliding-window settings; ``embedding_source`` may
-    point to a speaker-embedding folder (an exported
-    ``PrunedSpeakerRecognition`` or a SpeechBrain ``EncoderClassifier``),
-    otherwise WavLM hidden states provide the embeddings.
+    ``modules.eend``, the sliding-window and clustering settings, the
+    speaker-embedding folder ``embedder`` and the PLDA file ``plda`` (both
+    inside the folder, paths relative to it).
 
     Example
     -------
     >>> # model = PrunedDiarizer.from_hparams(source="exported", savedir="exported")
-    >>> # annotation = model.diarize_file("meeting.wav", num_speakers=4)
-    >>> # model.write_rttm(annotation, "meeting.rttm")
+    >>> # output = model("meeting.wav", num_speakers=4)   # or {"waveform": w, "sample_rate": sr}
+    >>> # output.speaker_diarization, output.exclusive_speaker_diarization, output.speaker_embeddings
+    >>> # output.write_rttm("meeting.rttm"); output.write_json("meeting.json")
     """
 
     MODULES_NEEDED = ["wavlm", "eend"]
 
+    def _folder_path(self, value):
+        if value in (None, ""):
+            return None
+        path = Path(value)
+        if not path.is_absolute():
+            path = Path(self.hparams.model_folder) / path
+        return path
+
+    def _params(self):
+        if getattr(self, "_overrides", None) is None:
+            self._overrides = {}
+        params = {k: getattr(self.hparams, k) for k in PIPELINE_PARAMS + OTHER_PARAMS
+                  if hasattr(self.hparams, k)}
+        params.update(self._overrides)
+        return params
+
+    def set_params(self, **overrides):
+        """Change inference settings (``window``, ``step``, ``clustering``...) by name.
+
+        Example
+        -------
+        >>> # model.set_params(step=0.8, clustering="ahc", clustering_threshold=0.6)
+        """
+        extra = {"silence_threshold_db", "inference_precision"}
+        unknown = sorted(set(overrides) - set(PIPELINE_PARAMS) - extra)
+        if unknown:
+            raise ValueError(f"unknown diarization parameter(s) {unknown}; "
+                             f"known: {sorted(set(PIPELINE_PARAMS) | extra)}")
+        self._params()
+        self._overrides.update(overrides)
+        self._diarizer = None
+
     def _pipeline(self):
-        if getattr(self, "_diarize", None) is None:
-            source = getattr(self.hparams, "embedding_source", None)
-            embedder = _load_embedder(source, self.device) if source else None
-            params = {k: getattr(self.hparams, k) for k in vars(self.hparams)}
-            self._diarize = build_diarizer(self.mods.wavlm.eval(), self.mods.eend.eval(),
-                                           embedder, params, self.device)
-        return self._diarize
+        if getattr(self, "_diarizer", None) is None:
+            params = self._params()
+            folder = self._folder_path(params.get("embedder") or params.get("embedding_source"))
+            embedder = load_embedder(folder, self.device) if folder else None
+            if embedder is None:
+                logger.warning("%s: no speaker-embedding model; using WavLM layer means",
+                               self.hparams.model_folder)
+            plda_path = self._folder_path(params.get("plda"))
+            plda = None
+            if plda_path is not None:
+                from .plda import PLDA
+
+                plda = PLDA.load(plda_path)
+            self._diarizer = build_diarizer(self.mods.wavlm, self.mods.eend, embedder, params,
+                                            self.device, plda=plda)
+        return self._diarizer
+
+    def __call__(self, file, uri=None, num_speakers=None, min_speakers=None, max_speakers=None,
+                 progress=None):
+        """:class:`~.output.DiarizeOutput` of a path or ``{"waveform", "sample_rate"}``.
+
+        Files at any sample rate are streamed block by block; ``progress``:
+        True / False / a pyannote-style hook (default: the folder's setting).
+        """
+        pipeline = self._pipeline()
+        saved = pipeline.progress
+        if progress is not None:
+            pipeline.progress = progress
+        try:
+            if uri is None and isinstance(file, dict):
+                uri = file.get("uri")
+            return pipeline(file, uri=uri, num_speakers=num_speakers, min_speakers=min_speakers,
+                            max_speakers=max_speakers)
+        finally:
+            pipeline.progress = saved
 
     def diarize_file(self, path, num_speakers=None, min_speakers=None, max_speakers=None,
                      uri=None):
-        """``pyannote.core.Annotation`` of one audio file (uri = file stem by default).
-
-        16 kHz files are streamed block by block (memory does not grow with the
-        recording beyond per-frame outputs; channels are averaged); other rates
-        are loaded and resampled first (first channel).
-        """
-        try:
-            rate = sf.info(str(path)).samplerate
-        except Exception as err:
-            raise RuntimeError(f"Cannot read audio file {path}: {err}") from err
-        audio = str(path) if rate == self.hparams.sample_rate else self.load_file(path)
-        return self._pipeline()(audio, uri=uri or Path(path).stem, num_speakers=num_speakers,
-                                min_speakers=min_speakers, max_speakers=max_speakers)
+        """``pyannote.core.Annotation`` of one audio file (uri = file stem by default)."""
+        return self(path, uri=uri or Path(path).stem, num_speakers=num_speakers,
+                    min_speakers=min_speakers, max_speakers=max_speakers).speaker_diarization
 
     @staticmethod
     def write_rttm(annotation, file):
-        """Write ``annotation`` as RTTM to a path or an open text file."""
+        """Write an ``Annotation`` (or a ``DiarizeOutput``) as RTTM to a path or text file."""
+        from .output import DiarizeOutput
+        from .rttm import write_rttm
+
+        if isinstance(annotation, DiarizeOutput):
+            annotation = annotation.speaker_diarization
         write_rttm(annotation, file)
-
-
-def _load_embedder(source, device):
-    """A speaker-embedding interface from an exported or SpeechBrain folder."""
-    source = Path(source)
-    run_opts = {"device": str(device)}
-    if (source / "wavlm").is_dir():  # exported by this package: its own interface class
-        return load_exported(source, "speechbrain_pruning.inference.PrunedSpeakerRecognition",
-                             run_opts=run_opts)
-    from speechbrain.inference.speaker import EncoderClassifier
-
-    return EncoderClassifier.from_hparams(source=str(source), savedir=str(source),
-                                          run_opts=run_opts)

@@ -1,5 +1,5 @@
 """Diarization evaluation: diarize every recording of a manifest, write RTTMs and
-DER tables (pyannote.metrics), as the recipes and the tuning tools do."""
+DER/JER tables (pyannote.metrics), as the recipes and the tuning tools do."""
 
 import logging
 from pathlib import Path
@@ -17,12 +17,14 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_recordings(diarize, recordings_csv, out_dir, collars=(0.0, 0.25), progress=True):
-    """Diarize every recording of a manifest, write RTTMs and DER tables.
+    """Diarize every recording of a manifest, write RTTMs and DER/JER tables.
 
     ``diarize(path, uri) -> Annotation``. ``collars`` are forgiveness collars
     on each side of reference boundaries, as md-eval's ``-c`` and the papers
-    quote them (0.25 = +-0.25 s). Overlap is scored, UEMs honoured. Returns
-    {collar: TOTAL row dict}.
+    quote them (0.25 = +-0.25 s). Overlap is scored, UEMs honoured. Writes
+    ``der_collar<c>.{csv,md}`` (per-file rows and TOTAL, with ``der %`` and
+    ``jer %``) and returns {collar: TOTAL row dict}; the TOTAL row's
+    ``"jer %"`` is pyannote's aggregate JER.
     """
     out_dir = Path(out_dir)
     (out_dir / "rttm").mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,8 @@ def evaluate_recordings(diarize, recordings_csv, out_dir, collars=(0.0, 0.25), p
         name = f"der_collar{collar:g}"
         write_der_report(table, out_dir / f"{name}.csv", out_dir / f"{name}.md")
         totals[collar] = table.iloc[-1].to_dict()
-        logger.info("DER (collar %g): %s", collar, totals[collar])
+        logger.info("collar +-%g s: DER %.2f %%, JER %.2f %% (%s)", collar,
+                    totals[collar]["der %"], totals[collar]["jer %"], totals[collar])
     return totals
 
 

@@ -12,6 +12,7 @@ The folder holds:
 """
 
 import json
+import shutil
 import logging
 import pydoc
 from pathlib import Path
@@ -159,7 +160,7 @@ def _model_card(title, report, metrics, interface, usage):
 
 
 def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
-                 metrics=None, title="Pruned WavLM model"):
+                 metrics=None, title="Pruned WavLM model", extra_files=None):
     """Prune ``wavlm`` (if gated) and write an inference folder.
 
     Arguments
@@ -180,6 +181,10 @@ def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
         Extra inference hyperparameters (e.g. a decision threshold).
     metrics : dict, optional
         Figures shown in the model card and the report.
+    extra_files : dict, optional
+        Name inside the folder -> a file or folder copied there (e.g. the
+        diarizer's speaker-embedding model and PLDA), so the folder is
+        self-contained; ``hparams`` refer to them by these relative names.
 
     Returns
     -------
@@ -188,6 +193,16 @@ def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for name, source in (extra_files or {}).items():
+        target, source = folder / name, Path(source)
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: file to ship in the export as {name} not found")
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        if source.is_dir():
+            shutil.copytree(source, target, symlinks=False)
+        else:
+            shutil.copy2(source, target)
     # DDP / DataParallel wrappers would prefix every key with "module."
     wavlm = unwrap_module(wavlm)
     modules = {name: unwrap_module(module) for name, module in modules.items()}

@@ -191,7 +191,7 @@ def run_recipe(argv, brain_class, prepare, prepare_kwargs, dataio_prep, evaluate
 
 def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, exported,
                        export_hparams=None, metrics=None, title="Pruned WavLM model",
-                       folders=("scores_gated", "scores_exported")):
+                       folders=("scores_gated", "scores_exported"), extra_files=None):
     """Evaluate the trained (gated) model, export it, evaluate the exported folder.
 
     Arguments
@@ -214,6 +214,8 @@ def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, expo
     export_hparams, metrics : callable, optional
         ``gated results -> dict``: inference hyperparameters (e.g. a decision
         threshold) and the figures of the model card.
+    extra_files : dict, optional
+        Files / folders copied into the export (see ``export_model``).
 
     Returns
     -------
@@ -228,7 +230,7 @@ def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, expo
         out / "exported", brain.wavlm, {name: m for name, (m, _) in modules.items()},
         {name: spec for name, (_, spec) in modules.items()}, interface.__name__,
         hparams=export_hparams(before) if export_hparams else None,
-        metrics=metrics(before) if metrics else None, title=title,
+        metrics=metrics(before) if metrics else None, title=title, extra_files=extra_files,
     )
     model = interface.from_hparams(source=out / "exported", run_opts={"device": str(brain.device)})
     after = evaluate(exported(model), out / folders[1], "exported")

@@ -37,6 +37,34 @@ class PrunedSpeakerRecognition(PrunedInterface):
             emb = emb.unsqueeze(1)
         return F.normalize(emb, dim=-1) if normalize else emb
 
+    @property
+    def supports_frame_pooling(self):
+        """True when the back-end pools frame-local features (MHFA), see :meth:`encode_frames`."""
+        return hasattr(self.mods.backend, "frame_features")
+
+    def encode_frames(self, wavs, wav_lens=None):
+        """Frame-level features ``[B, T, Z]`` (20 ms grid) that :meth:`pool_frames` pools.
+
+        Only for back-ends whose computation before pooling is frame-local
+        (MHFA); ``pool_frames(encode_frames(w), valid frames)`` equals
+        ``encode_batch(w)``. The diarization pipeline computes these once per
+        recording and embeds every (window, local speaker) from them.
+        """
+        if not self.supports_frame_pooling:
+            raise TypeError(f"{type(self.mods.backend).__name__} back-end cannot pool frames")
+        wavs, wav_lens = self.prepare_batch(wavs, wav_lens)
+        dtype = next(self.mods.wavlm.parameters()).dtype  # the modules may run in bf16
+        with torch.no_grad():
+            return self.mods.backend.frame_features(self.mods.wavlm(wavs.to(dtype), wav_lens))
+
+    def pool_frames(self, features, weights=None, normalize=False):
+        """Embeddings ``[N, E]`` of ``features [N, T, Z]`` over frames of weight > 0 (``[N, T]``)."""
+        dtype = next(self.mods.backend.parameters()).dtype
+        with torch.no_grad():
+            emb = self.mods.backend.pool_frames(features.to(self.device, dtype), None
+                                                if weights is None else weights.to(self.device))
+        return F.normalize(emb, dim=-1) if normalize else emb
+
     def verify_batch(self, wavs1, wavs2, wav1_lens=None, wav2_lens=None, threshold=None):
         """Cosine scores ``[B, 1]`` and decisions ``score > threshold``."""
         emb1 = self.encode_batch(wavs1, wav1_lens, normalize=True)

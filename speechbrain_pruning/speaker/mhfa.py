@@ -97,18 +97,50 @@ class MHFA(nn.Module):
         ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
         lengths in (0, 1] (None: no padding).
         """
+        features = self.frame_features(hidden)
+        mask = valid_frame_mask(lengths, features.shape[1], features.device)  # [B, T]
+        return self.pool_frames(features, mask)
+
+    def frame_features(self, hidden):
+        """Per-frame attention logits and compressed values ``[B, T, H + C]``.
+
+        Everything MHFA computes before pooling is frame-local, so these
+        features can be computed once for a whole recording and pooled over
+        any set of frames afterwards (the diarization pipeline embeds every
+        (window, local speaker) this way).
+
+        Example
+        -------
+        >>> backend = MHFA(num_layers=4, feat_dim=16, num_heads=2, compression_dim=8, embed_dim=6)
+        >>> hidden = torch.randn(4, 1, 20, 16)
+        >>> feats = backend.frame_features(hidden)
+        >>> feats.shape
+        torch.Size([1, 20, 10])
+        >>> torch.allclose(backend.pool_frames(feats), backend(hidden), atol=1e-6)
+        True
+        """
         hidden = prepare_hidden(hidden, self.num_layers, self.feat_dim,
                                 self.feature_grad_mult, "MHFA")
-        num_frames = hidden.shape[2]
-        mask = valid_frame_mask(lengths, num_frames, hidden.device)  # [B, T]
         keys = self.cmp_linear_k(weighted_layer_sum(hidden, self.weights_k))  # [B, T, C]
         values = self.cmp_linear_v(weighted_layer_sum(hidden, self.weights_v))  # [B, T, C]
+        return torch.cat([self.att_head(keys), values], dim=-1)
 
-        logits = self.att_head(keys)  # [B, T, H]
-        if mask is not None:
-            valid = mask.unsqueeze(-1)  # [B, T, 1]
-            logits = logits.masked_fill(~valid, float("-inf"))
+    def pool_frames(self, features, weights=None):
+        """Embeddings ``[N, E]`` of ``features [N, T, H + C]`` pooled with frame weights.
+
+        ``weights [N, T]`` (bool or non-negative float; None = all frames)
+        multiply each head's attention: ``softmax_t(logits + log w)``, so
+        frames of weight 0 are excluded exactly (their values are zeroed too)
+        and a 0/1 mask equals pooling over the selected frames only. A row of
+        all-zero weights gives the embedding of zero pooled values.
+        """
+        logits, values = features.split([self.num_heads, self.compression_dim], dim=-1)
+        if weights is not None:
+            weights = weights.to(logits.dtype).unsqueeze(-1)  # [N, T, 1]
+            valid = weights > 0
+            logits = torch.where(valid, logits + torch.log(weights.clamp_min(1e-30)),
+                                 torch.full_like(logits, float("-inf")))
             values = values.masked_fill(~valid, 0.0)
-        attention = torch.softmax(logits, dim=1)  # over time
-        pooled = torch.einsum("bth,btc->bhc", attention, values)  # [B, H, C]
-        return self.pooling_fc(pooled.flatten(1))  # [B, E]
+        attention = torch.nan_to_num(torch.softmax(logits, dim=1))  # over time; empty row -> 0
+        pooled = torch.einsum("bth,btc->bhc", attention, values)  # [N, H, C]
+        return self.pooling_fc(pooled.flatten(1))  # [N, E]

@@ -18,6 +18,7 @@ from pathlib import Path
 from speechbrain_pruning.inference import PrunedDiarizer
 from speechbrain_pruning.synthetic.demo import run_demo, write_summary
 from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
+from speechbrain_pruning.synthetic.models import write_tiny_speaker_model
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,13 +30,19 @@ def main(argv=None):
         corpus.update(make_meeting_corpus(folder, layout="ami", duration=30.0,
                                           splits={"train": 8, "dev": 2, "test": 2}))
 
+    def speaker_model(args):  # stands in for the VoxCeleb recipe's exported model
+        folder = Path(args.output).resolve() / "speaker_model_tiny_random"
+        return [f"--embedding_source={write_tiny_speaker_model(folder)}"]
+
     args, out, results = run_demo(argv, __doc__.split("\n\n")[0], HERE, make_corpus,
-                                  output="demo_output_diar", epochs=15)
+                                  output="demo_output_diar", epochs=15, recipe_args=speaker_model)
     exported = out / "experiment" / "exported"
     model = PrunedDiarizer.from_hparams(source=exported, savedir=exported)
     meeting = Path(corpus["audio"][corpus["splits"]["test"][0]])
-    annotation = model.diarize_file(meeting)
-    model.write_rttm(annotation, out / f"{meeting.stem}.rttm")
+    output = model(meeting)
+    annotation = output.speaker_diarization
+    output.write_rttm(out / f"{meeting.stem}.rttm")
+    output.write_json(out / f"{meeting.stem}.json")
     print("\n================ demo summary ================")
     for collar in (0.0, 0.25):
         gated, final = results["gated"][collar], results["exported"][collar]

@@ -21,12 +21,18 @@ Usage::
         --data_folder=/data/AMI --wavlm_source=/models/wavlm-base-plus
 """
 
+import json
+from pathlib import Path
+
 import speechbrain as sb
 import torch
 
 from data_prep.diarization_prepare import prepare_diarization
 from speechbrain_pruning.audio import SAMPLE_RATE, read_segment
 from speechbrain_pruning.diarization import PrunedDiarizer, build_diarizer, frame_labels, read_rttm
+from speechbrain_pruning.diarization.embedders import (HiddenLayerEmbedder, load_embedder,
+                                                       train_plda_on_recordings)
+from speechbrain_pruning.diarization.interface import resolve_precision
 from speechbrain_pruning.diarization.scoring import evaluate_recordings
 from speechbrain_pruning.nn import unwrap_module
 from speechbrain_pruning.pruning.recipe import TaskBrain, export_and_rescore, run_recipe
@@ -88,23 +94,64 @@ def dataio_prep(hparams, prep):
 
 
 def evaluate_and_export(brain, hparams, prep):
-    """DER of the gated model, export, DER of the exported folder (the same pipeline)."""
+    """DER/JER of the gated model, export, DER/JER of the exported folder (the same pipeline).
+
+    The speaker-embedding model (``embedding_source``) and the PLDA trained on
+    its embeddings of the training split are shipped inside the export, so the
+    exported folder runs exactly the pipeline evaluated here.
+    """
+    out = Path(hparams["output_folder"])
+    inference = dict(hparams["inference"])
+    wavlm, eend = unwrap_module(brain.modules.wavlm), unwrap_module(brain.modules.eend)
+    source = hparams.get("embedding_source")
+    embedder = load_embedder(source, brain.device) if source else None
+    extra_files = {"embedder": source} if source else {}
+    if source:
+        inference["embedder"] = "embedder"
+    if inference.get("clustering", "vbx") == "vbx":
+        plda = train_plda_on_recordings(
+            embedder or HiddenLayerEmbedder(wavlm, inference.get("embedding_layer", 6),
+                                            brain.device),
+            prep["csv"][hparams["train_split"]]["recordings"], lda_dim=hparams["plda_dim"],
+            window=inference["window"])
+        plda.save(out / "plda.safetensors")
+        extra_files["plda.safetensors"] = out / "plda.safetensors"
+        inference["plda"] = "plda.safetensors"
+    else:
+        plda = None
+    # gated vs exported is an exactness check: both in fp32 (bf16 rounds the gated and the
+    # physically pruned model differently); the deployed precision is scored afterwards
+    fp32 = dict(inference, inference_precision="fp32")
+    gated = build_diarizer(wavlm, eend, embedder, fp32, brain.device, plda=plda)
     recordings = prep["csv"][hparams["eval_split"]]["recordings"]
-    gated = build_diarizer(unwrap_module(brain.modules.wavlm), unwrap_module(brain.modules.eend),
-                           None, dict(hparams["inference"]), brain.device)
 
     def evaluate(diarize, out_dir, stage):
-        return evaluate_recordings(lambda path, uri: diarize(path, uri=uri), recordings, out_dir)
+        return evaluate_recordings(lambda path, uri: diarize(path, uri=uri).speaker_diarization,
+                                   recordings, out_dir)
 
-    return export_and_rescore(
+    def exported_fp32(model):
+        model.set_params(inference_precision="fp32")
+        return model
+
+    results = export_and_rescore(
         brain, hparams,
         {"eend": (brain.modules.eend, (hparams["eend_class"], hparams["eend_kwargs"]))},
-        PrunedDiarizer, evaluate, gated, lambda model: model.diarize_file,
-        export_hparams=lambda results: dict(hparams["inference"]),
-        metrics=lambda results: {f"DER % (collar {c:g})": v["der %"] for c, v in results.items()},
+        PrunedDiarizer, evaluate, gated, exported_fp32,
+        export_hparams=lambda results: inference,
+        metrics=lambda results: {
+            **{f"DER % (collar {c:g})": v["der %"] for c, v in results.items()},
+            **{f"JER % (collar {c:g})": v["jer %"] for c, v in results.items()}},
         title="WavLM EEND diarization model pruned with speechbrain-pruning",
-        folders=("eval_gated", "eval_exported"),
+        folders=("eval_gated", "eval_exported"), extra_files=extra_files,
     )
+    deployed = resolve_precision(inference.get("inference_precision"), brain.device)
+    if deployed != "fp32":
+        model = PrunedDiarizer.from_hparams(source=out / "exported",
+                                            run_opts={"device": str(brain.device)})
+        results[f"exported_{deployed}"] = evaluate(model, out / f"eval_exported_{deployed}",
+                                                   "exported")
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    return results
 
 
 def main(argv=None):
