@@ -44,6 +44,7 @@ setup(
     entry_points={
         "console_scripts": [
             "speechbrain-pruning-diarize=speechbrain_pruning.diarization.cli:main",
+            "speechbrain-pruning-tune-diarizer=speechbrain_pruning.diarization.tune:main",
         ]
     },
 )

@@ -51,7 +51,6 @@ from pyannote.core import Annotation, Segment
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import wavlm_speed  # noqa: E402
 
 CONFIGS = {
     "s80": dict(model="s80", step=2.0, precision="auto"),
@@ -61,7 +60,9 @@ CONFIGS = {
     "unpruned": dict(model="unpruned", step=2.0, precision="auto"),
     "unpruned-fp32": dict(model="unpruned", step=2.0, precision="fp32"),
     "s80-diarizen": dict(model="s80", step=0.8, precision="auto"),
+    "s80-fp32-diarizen": dict(model="s80", step=0.8, precision="fp32"),
     "unpruned-diarizen": dict(model="unpruned", step=0.8, precision="auto"),
+    "unpruned-fp32-diarizen": dict(model="unpruned", step=0.8, precision="fp32"),
 }
 
 
@@ -85,6 +86,8 @@ def write_meeting(folder, minutes, seed=0):
 
 def export_diarizer(workdir, model, meeting_wav):
     """An exported diarizer folder (random weights) for ``model`` in unpruned | s80."""
+    import wavlm_speed  # transformers: imported here, not in the measured processes
+
     from speechbrain_pruning import PrunableWavLM
     from speechbrain_pruning.diarization import EENDHead
     from speechbrain_pruning.diarization.embedders import load_embedder, train_plda_on_recordings
@@ -173,6 +176,8 @@ def main(argv=None):
                         default=["s80-fp32", "s80", "s80-int8", "unpruned-fp32", "unpruned"],
                         choices=sorted(CONFIGS))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved repetitions on files of <= 10 minutes (min RTF kept)")
     parser.add_argument("--max-unpruned-minutes", type=float, default=2,
                         help="skip unpruned configurations on longer files (CPU time)")
     parser.add_argument("--single", nargs=2, metavar=("CONFIG", "WAV"))
@@ -181,6 +186,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.single:
         return single(args)
+    import wavlm_speed
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -190,28 +197,39 @@ def main(argv=None):
         for model in sorted({CONFIGS[c]["model"] for c in args.configs}):
             export_diarizer(tmp, model, shortest)
         for minutes in args.minutes:
+            names = [n for n in args.configs if not (CONFIGS[n]["model"] == "unpruned"
+                                                     and minutes > args.max_unpruned_minutes)]
+            rounds = args.rounds if minutes <= 10 else 1
+            runs = {name: [] for name in names}
+            for _ in range(rounds):  # interleaved: machine noise hits every configuration
+                for name in names:
+                    cmd = [sys.executable, __file__, "--single", name, str(paths[minutes]),
+                           "--workdir", str(tmp), "--threads", str(args.threads)]
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode:
+                        raise RuntimeError(out.stderr[-3000:])
+                    runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
             outputs = {}
-            for name in args.configs:
-                if CONFIGS[name]["model"] == "unpruned" and minutes > args.max_unpruned_minutes:
-                    print(f"{minutes:5g} min  {name:18s} skipped (--max-unpruned-minutes)")
-                    continue
-                cmd = [sys.executable, __file__, "--single", name, str(paths[minutes]),
-                       "--workdir", str(tmp), "--threads", str(args.threads)]
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                if out.returncode:
-                    raise RuntimeError(out.stderr[-3000:])
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                row["minutes"] = minutes
+            for name in names:
+                row = min(runs[name], key=lambda r: r["rtf"])
+                row.update(minutes=minutes, rtf_all=[r["rtf"] for r in runs[name]],
+                           peak_rss_mb=max(r["peak_rss_mb"] for r in runs[name]))
                 outputs[name] = row.pop("rttm")
-                fp32 = f"{CONFIGS[name]['model']}-fp32"
-                if row["resolved_precision"] != "fp32" and fp32 in outputs:
-                    row["der_vs_fp32 %"] = der_between(outputs[fp32], outputs[name])
+                config = CONFIGS[name]
+                fp32 = [n for n in names if CONFIGS[n]["model"] == config["model"]
+                        and CONFIGS[n]["step"] == config["step"]
+                        and CONFIGS[n]["precision"] == "fp32"]
+                if row["resolved_precision"] != "fp32" and fp32:
+                    row["der_vs_fp32 %"] = der_between(outputs[fp32[0]], outputs[name])
                 rows.append(row)
                 extra = f"  DER vs fp32 {row['der_vs_fp32 %']:.2f} %" if "der_vs_fp32 %" in row \
                     else ""
-                print(f"{minutes:5g} min  {name:18s} RTF {row['rtf']:.3f}  "
-                      f"peak {row['peak_rss_mb']:.0f} MB  ({row['seconds']:.0f} s){extra}",
-                      flush=True)
+                print(f"{minutes:5g} min  {name:18s} RTF {row['rtf']:.3f} "
+                      f"({', '.join(f'{r:.3f}' for r in row['rtf_all'])})  "
+                      f"peak {row['peak_rss_mb']:.0f} MB{extra}", flush=True)
+            for name in args.configs:
+                if name not in names:
+                    print(f"{minutes:5g} min  {name:18s} skipped (--max-unpruned-minutes)")
     result = {"command": " ".join(["python benchmarks/diarization_speed.py"]
                                   + (sys.argv[1:] if argv is None else list(argv))),
               "threads": args.threads, "inference": _recipe_inference(),

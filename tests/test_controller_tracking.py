@@ -31,8 +31,11 @@ def read_pruning_settings(path, tmp_path):
     from speechbrain_pruning.pruning.recipe import load_hparams
 
     make_hf_wavlm(tmp_path / "hf")
-    hparams = load_hparams(path, {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
-                                  "wavlm_source": str(tmp_path / "hf")})
+    overrides = {"data_folder": str(tmp_path), "output_folder": str(tmp_path),
+                 "wavlm_source": str(tmp_path / "hf")}
+    if "Diarization" in str(path):
+        overrides["embedding_source"] = None
+    hparams = load_hparams(path, overrides)
     controller = hparams["sparsity_controller"]
     return (controller.target, controller.warmup_steps, hparams["gate_lr"],
             hparams["lambda_lr"], controller.clamp_lambda1)

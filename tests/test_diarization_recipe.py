@@ -73,6 +73,14 @@ def test_each_pruning_mode_trains_exports_and_scores(mode, ami_train, corpus_and
             results["gated"][collar]["der %"], abs=1e-6)  # physical pruning changes nothing
         assert (out / "eval_gated" / f"der_collar{collar:g}.csv").is_file()
     assert list((out / "eval_gated" / "rttm").glob("*.rttm"))
+    # dev tuning: written into the export, never worse on dev, test scored again
+    tuning = json.loads((out / "exported" / "tuning.json").read_text())
+    assert tuning["tuned_der"] <= tuning["default_der"] and tuning["written"]
+    exported_yaml = (out / "exported" / "hyperparams.yaml").read_text()
+    for name, value in tuning["tuned"].items():
+        assert f"\n{name}: {json.dumps(value)}\n" in exported_yaml
+    assert results["exported_tuned"][0.0]["der %"] >= 0.0
+    assert "jer %" in results["exported"][0.0]
     if mode == "finetune":
         assert results["params"] == results["reference_params"]
     else:

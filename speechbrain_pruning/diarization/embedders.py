@@ -76,7 +76,7 @@ class HiddenLayerEmbedder:
 
     @torch.inference_mode()
     def frame_features(self, wavs):
-        dtype = next(self.wavlm.parameters()).dtype
+        dtype = next(self.wavlm.parameters(), torch.zeros(())).dtype  # bf16 when cast
         return self.wavlm(wavs.to(self.device, dtype))[self.layer].float().cpu()
 
     @staticmethod

@@ -439,23 +439,67 @@ class SlidingWindowDiarizer:
         self._file = {"uri": uri, "audio": audio if isinstance(audio, (str, os.PathLike))
                       else None}
         self._reset_state()
-        empty = DiarizeOutput(Annotation(uri=uri), Annotation(uri=uri), np.zeros((0, 0), np.float32))
         with AudioSource(audio, self.sample_rate) as source:
-            num_samples = source.num_samples
-            F = self.num_frames(num_samples)
-            if F == 0:
-                return empty
-            starts = self.window_starts(F)
-            features = self.frame_features(source, F) if is_frame_embedder(self.embedder) \
-                else None
-            cache = self._pass_segment_and_embed(source, starts, F, features)
-            del features
-            if len(self.embeddings_) == 0:
-                return empty
-            self._cluster(len(starts), num_speakers, min_speakers, max_speakers)
-            self._pass_aggregate(source, starts, F, cache)
-        del cache
-        return self._annotate(num_samples / self.sample_rate, uri)
+            state = self._segment_and_embed(source, uri)
+            if state["empty"]:
+                return self._empty(uri)
+            self._cluster(len(state["starts"]), num_speakers, min_speakers, max_speakers)
+            self._pass_aggregate(source, state["starts"], state["num_frames"], state["cache"])
+        del state
+        return self._annotate(self._duration, uri)
+
+    def segment_and_embed(self, audio, uri=None):
+        """The clustering-independent part of :meth:`__call__`, kept for re-clustering.
+
+        Returns a state (segmentation cache, counts, embeddings) that
+        :meth:`cluster_and_aggregate` turns into a :class:`DiarizeOutput` with
+        the current clustering / post-processing settings, as often as wanted
+        (dev-set tuning). Not available in low-memory mode.
+        """
+        if self.low_memory:
+            raise ValueError("segment_and_embed keeps the segmentation: set low_memory=False")
+        if uri is None and isinstance(audio, (str, os.PathLike)):
+            uri = os.path.splitext(os.path.basename(os.fspath(audio)))[0]
+        self._file = {"uri": uri, "audio": None}
+        self._reset_state()
+        with AudioSource(audio, self.sample_rate) as source:
+            state = self._segment_and_embed(source, uri)
+        state.update(count_sum=self.count_sum_, coverage=self.coverage_,
+                     embeddings=self.embeddings_, keys=self.embedding_keys_,
+                     num_local=getattr(self, "num_local_", 0))
+        return state
+
+    def cluster_and_aggregate(self, state, num_speakers=None, min_speakers=None,
+                              max_speakers=None):
+        """:class:`DiarizeOutput` of a :meth:`segment_and_embed` state."""
+        uri = state["uri"]
+        if state["empty"]:
+            return self._empty(uri)
+        self.count_sum_, self.coverage_ = state["count_sum"], state["coverage"]
+        self.embeddings_, self.embedding_keys_ = state["embeddings"], state["keys"]
+        self.num_local_, self._duration = state["num_local"], state["duration"]
+        self._cluster(len(state["starts"]), num_speakers, min_speakers, max_speakers)
+        self._pass_aggregate(None, state["starts"], state["num_frames"], state["cache"])
+        return self._annotate(self._duration, uri)
+
+    def _segment_and_embed(self, source, uri):
+        """Frame features, segmentation and local embeddings of an open source."""
+        num_samples = source.num_samples
+        self._duration = num_samples / self.sample_rate
+        F = self.num_frames(num_samples)
+        state = {"uri": uri, "duration": self._duration, "num_frames": F, "cache": None,
+                 "starts": np.zeros(0, dtype=np.int64), "empty": F == 0}
+        if F == 0:
+            return state
+        state["starts"] = starts = self.window_starts(F)
+        features = self.frame_features(source, F) if is_frame_embedder(self.embedder) else None
+        state["cache"] = self._pass_segment_and_embed(source, starts, F, features)
+        state["empty"] = len(self.embeddings_) == 0
+        return state
+
+    @staticmethod
+    def _empty(uri):
+        return DiarizeOutput(Annotation(uri=uri), Annotation(uri=uri), np.zeros((0, 0), np.float32))
 
     def _reset_state(self):
         """Clears the per-file state attributes."""

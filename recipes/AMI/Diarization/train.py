@@ -33,6 +33,7 @@ from speechbrain_pruning.diarization import PrunedDiarizer, build_diarizer, fram
 from speechbrain_pruning.diarization.embedders import (HiddenLayerEmbedder, load_embedder,
                                                        train_plda_on_recordings)
 from speechbrain_pruning.diarization.interface import resolve_precision
+from speechbrain_pruning.diarization.tune import tune_exported
 from speechbrain_pruning.diarization.scoring import evaluate_recordings
 from speechbrain_pruning.nn import unwrap_module
 from speechbrain_pruning.pruning.recipe import TaskBrain, export_and_rescore, run_recipe
@@ -144,13 +145,21 @@ def evaluate_and_export(brain, hparams, prep):
         title="WavLM EEND diarization model pruned with speechbrain-pruning",
         folders=("eval_gated", "eval_exported"), extra_files=extra_files,
     )
+    if hparams.get("tune_on_dev"):  # dev-set tuning written into the export, test re-scored
+        report = tune_exported(out / "exported", prep["csv"][hparams["valid_split"]]["recordings"],
+                               collar=hparams["tune_collar"], device=str(brain.device))
+        model = PrunedDiarizer.from_hparams(source=out / "exported",
+                                            run_opts={"device": str(brain.device)})
+        results["tuning"] = report
+        results["exported_tuned"] = evaluate(exported_fp32(model), out / "eval_exported_tuned",
+                                             "exported")
     deployed = resolve_precision(inference.get("inference_precision"), brain.device)
     if deployed != "fp32":
         model = PrunedDiarizer.from_hparams(source=out / "exported",
                                             run_opts={"device": str(brain.device)})
         results[f"exported_{deployed}"] = evaluate(model, out / f"eval_exported_{deployed}",
                                                    "exported")
-        (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     return results
 
 
