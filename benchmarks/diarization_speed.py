@@ -146,7 +146,7 @@ def single(args):
     start = time.perf_counter()
     output = model(str(path))
     elapsed = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     rttm = Path(args.workdir) / f"{args.single[0]}_{path.stem}.rttm"
     output.write_rttm(rttm)
     from speechbrain_pruning.diarization.interface import resolve_precision
@@ -158,6 +158,18 @@ def single(args):
                       "params": model.mods.wavlm.num_params(),
                       "speakers": len(output.speaker_diarization.labels()),
                       "rttm": str(rttm)}))
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process (``VmHWM``), in MB.
+
+    Not ``getrusage``: its ``ru_maxrss`` survives ``fork`` + ``exec``, so a
+    child of a large parent would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def der_between(reference_rttm, hypothesis_rttm):

@@ -398,3 +398,35 @@ def test_progress_hook_and_median_filter(synth):
     raw = SlidingWindowDiarizer(blip_segment, ones, clustering="ahc", progress=False,
                                 median_filter=0)(wav).speaker_diarization
     assert len(filtered) == 1 and len(raw) > 10
+
+
+def test_vbx_with_a_plda_from_reference_single_speaker_stretches(synth, tmp_path):
+    from speechbrain_pruning.diarization.embedders import (_single_speaker_pieces,
+                                                           reference_embeddings,
+                                                           train_plda_on_recordings)
+    from speechbrain_pruning.diarization.rttm import write_rttm
+
+    wav, reference = synth
+    pieces = _single_speaker_pieces(reference, window=4.0, min_seconds=1.0)
+    overlap = reference.get_overlap()
+    assert len(pieces) == 9  # every solo stretch of TURNS cut at 4 s, pieces < 1 s dropped
+    for start, end, label in pieces:
+        piece = Segment(start, end)
+        assert 1.0 <= piece.duration <= 4.0 + 1e-9
+        assert reference.label_timeline(label).crop(piece).duration() == \
+            pytest.approx(piece.duration)  # the speaker talks throughout
+        assert overlap.crop(piece).duration() == pytest.approx(0.0)  # and alone
+    sf.write(tmp_path / "synth.wav", wav, SR, subtype="FLOAT")
+    write_rttm(reference, tmp_path / "synth.rttm")
+    csv = tmp_path / "train.csv"
+    csv.write_text(f"ID,wav,rttm\nsynth,{tmp_path / 'synth.wav'},{tmp_path / 'synth.rttm'}\n")
+    emb, labels = reference_embeddings(oracle_embed, csv, window=4.0, progress=False)
+    assert emb.shape == (len(pieces), len(FREQS)) and sorted(set(labels)) == \
+        ["synth/A", "synth/B", "synth/C"]
+    plda = train_plda_on_recordings(oracle_embed, csv, window=4.0, progress=False)
+    diarizer = make_diarizer(wav, TURNS, clustering="vbx", plda=plda)
+    hypothesis = diarizer(wav, uri="synth").speaker_diarization
+    assert len(hypothesis.labels()) == 3
+    assert der_of(reference, hypothesis)["der %"] < 5.0
+    with pytest.raises(ValueError, match="needs a PLDA"):
+        make_diarizer(wav, TURNS, clustering="vbx")
