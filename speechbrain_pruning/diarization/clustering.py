@@ -45,6 +45,7 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import pdist
 
 __all__ = [
+    "check_speaker_counts",
     "cluster_embeddings",
     "cut_linkage",
     "effective_min_cluster_size",
@@ -216,6 +217,27 @@ def _search_num_large(Z, num_items, min_cluster_size, num_clusters, cut_height):
     return best
 
 
+def check_speaker_counts(num_speakers=None, min_speakers=None, max_speakers=None, **others):
+    """Raise ``ValueError`` for a count below 1 or ``min_speakers > max_speakers``.
+
+    ``others``: more name -> value pairs that must be >= 1 when given.
+
+    Example
+    -------
+    >>> check_speaker_counts(min_speakers=3, max_speakers=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: min_speakers=3 > max_speakers=2
+    """
+    values = dict(num_speakers=num_speakers, min_speakers=min_speakers,
+                  max_speakers=max_speakers, **others)
+    for name, value in values.items():
+        if value is not None and int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+        raise ValueError(f"min_speakers={min_speakers} > max_speakers={max_speakers}")
+
+
 def cluster_embeddings(
     embeddings,
     threshold=0.7,
@@ -281,12 +303,7 @@ def cluster_embeddings(
     n = X.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
-    for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
-                        ("max_speakers", max_speakers)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
-        raise ValueError(f"min_speakers={min_speakers} > max_speakers={max_speakers}")
+    check_speaker_counts(num_speakers, min_speakers, max_speakers)
     min_size = effective_min_cluster_size(min_cluster_size, n)
 
     Xn = _normalise(X)

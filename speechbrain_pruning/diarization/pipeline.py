@@ -77,7 +77,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from ..audio import AudioSource, as_numpy
-from .clustering import cluster_embeddings
+from .clustering import check_speaker_counts, cluster_embeddings
 from .output import DiarizeOutput
 
 __all__ = ["SlidingWindowDiarizer", "binary_runs", "smooth_binary", "is_frame_embedder"]
@@ -428,12 +428,7 @@ class SlidingWindowDiarizer:
             ``speaker_diarization``, ``exclusive_speaker_diarization`` and
             ``speaker_embeddings`` (labels ``SPEAKER_00``, ``SPEAKER_01``...).
         """
-        for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
-                            ("max_speakers", max_speakers)):
-            if value is not None and int(value) < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
-            raise ValueError(f"min_speakers={min_speakers} > max_speakers={max_speakers}")
+        check_speaker_counts(num_speakers, min_speakers, max_speakers)
         if uri is None and isinstance(audio, (str, os.PathLike)):
             uri = os.path.splitext(os.path.basename(os.fspath(audio)))[0]
         self._file = {"uri": uri, "audio": audio if isinstance(audio, (str, os.PathLike))

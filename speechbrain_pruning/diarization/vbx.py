@@ -80,7 +80,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import logsumexp, softmax
 
-from .clustering import _normalise, effective_min_cluster_size, merge_small_clusters
+from .clustering import (_normalise, check_speaker_counts, effective_min_cluster_size,
+                         merge_small_clusters)
 from .plda import PLDA
 
 __all__ = ["vbx", "vbx_clustering"]
@@ -357,13 +358,8 @@ def vbx_clustering(
         raise ValueError(
             f"embeddings must be [N, {plda.input_dim}] for this PLDA, got shape {X.shape}"
         )
-    for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
-                        ("max_speakers", max_speakers), ("lda_dim", lda_dim),
-                        ("min_cluster_size", min_cluster_size)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
-        raise ValueError(f"min_speakers={min_speakers} > max_speakers={max_speakers}")
+    check_speaker_counts(num_speakers, min_speakers, max_speakers, lda_dim=lda_dim,
+                         min_cluster_size=min_cluster_size)
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, e))
 

@@ -48,7 +48,16 @@ def main(argv=None):
         gated, final = results["gated"][collar], results["exported"][collar]
         print(f"test DER (collar +-{collar:g} s): {gated['der %']:.2f} % before physical pruning, "
               f"{final['der %']:.2f} % after (missed {final['missed %']:.1f}, false alarm "
-              f"{final['false alarm %']:.1f}, confusion {final['confusion %']:.1f})")
+              f"{final['false alarm %']:.1f}, confusion {final['confusion %']:.1f}), "
+              f"JER {final['jer %']:.2f} %")
+        for key, what in (("exported_tuned", "after dev tuning"),
+                          ("exported_bf16", "exported, bf16 inference")):
+            if key in results:
+                print(f"    {what}: DER {results[key][collar]['der %']:.2f} %, "
+                      f"JER {results[key][collar]['jer %']:.2f} %")
+    if "tuning" in results:
+        t = results["tuning"]
+        print(f"dev tuning: DER {t['default_der']:.2f} % -> {t['tuned_der']:.2f} % with {t['tuned']}")
     print(f"WavLM params {results['reference_params'] / 1e6:.2f} M -> {results['params'] / 1e6:.2f} M "
           f"(sparsity {results['sparsity']:.3f}), {results['macs'] / 1e9:.3f} GMACs/s")
     print(f"{meeting.name}: {len(annotation.labels())} speakers, RTTM in {out / (meeting.stem + '.rttm')}")
