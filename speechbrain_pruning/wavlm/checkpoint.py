@@ -1,6 +1,6 @@
 """Reading and writing WavLM checkpoints without network access.
 
-Three sources are understood:
+Four sources are understood:
 
 * a Hugging Face ``WavLMModel`` folder: ``config.json`` plus
   ``model.safetensors`` or ``pytorch_model.bin`` (optionally
@@ -8,6 +8,9 @@ Three sources are understood:
   ``WavLMForXVector`` work too (their ``wavlm.`` prefix is stripped);
 * an original UniLM checkpoint file (``WavLM-Base+.pt``, ``WavLM-Large.pt``):
   a dict with ``cfg`` and ``model``;
+* a DPHuBERT-family file (pyf98/DPHuBERT, wedefense, DiariZen; also
+  torchaudio ``wavlm_model`` weights): a dict with ``state_dict`` and
+  ``config`` (see :mod:`speechbrain_pruning.wavlm.dphubert`);
 * a folder written by :func:`save_pretrained` (``config.json`` tagged with
   ``"format": "speechbrain_pruning.PrunableWavLM"`` + ``model.safetensors``).
 """
@@ -18,9 +21,10 @@ import os
 import re
 from pathlib import Path
 
-import torch
 
 from .config import CONFIG_FORMAT, WavLMConfig
+from .dphubert import is_dphubert_checkpoint, read_dphubert
+from .torch_files import CorruptCheckpointError, _torch_load
 
 __all__ = ["load_pretrained", "save_pretrained", "read_state_dict", "read_safetensors",
            "hf_to_native", "unilm_to_native", "CorruptCheckpointError"]
@@ -37,33 +41,6 @@ IGNORED_PREFIXES = (
     "classifier.", "tdnn.", "feature_extractor_head.", "objective.", "layer_weights",
 )
 OPTIONAL_KEYS = ("feature_extractor.output_scale",)
-
-
-class CorruptCheckpointError(RuntimeError):
-    """A weights file that cannot be read (truncated, corrupt, not a checkpoint)."""
-
-
-def _torch_load(path):
-    """``torch.load`` on CPU, safe mode first (plain tensors and containers).
-
-    A file that cannot be read at all (truncated, corrupt) raises
-    :class:`CorruptCheckpointError` naming it.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickled configs may hold other types
-        safe_error = err
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise CorruptCheckpointError(
-            f"Cannot read checkpoint file {path} (truncated or corrupt?): {err}"
-        ) from err
-    logger.warning(
-        "%s: safe loading failed (%s); loaded with weights_only=False. Only do "
-        "this with checkpoints you trust.", path, str(safe_error).splitlines()[0],
-    )
-    return ckpt
 
 
 def read_safetensors(path):
@@ -243,10 +220,24 @@ def load_pretrained(cls, path, prune_units=None, gate_init=None, overrides=None)
         state = hf_to_native(read_state_dict(path))
     elif path.is_file():
         ckpt = _torch_load(path)
+        if is_dphubert_checkpoint(ckpt):
+            config, state, file_units = read_dphubert(ckpt, source=str(path))
+            if overrides:
+                config = WavLMConfig.from_dict({**config.to_dict(), **overrides})
+            units = file_units if prune_units is None else prune_units
+            model = cls(config, prune_units=units, gate_init=gate_init)
+            expected = model.state_dict()
+            unused = [k for k in state if k.endswith("log_alpha") and k not in expected]
+            if unused:
+                logger.info("%s: not loading %d gates of units not requested", path, len(unused))
+            state = {k: v for k, v in state.items() if k not in unused}
+            check_and_load(model, state, str(path))
+            return model
         if not (isinstance(ckpt, dict) and "cfg" in ckpt and "model" in ckpt):
             raise ValueError(
-                f"{path}: not an original UniLM WavLM checkpoint (expected a dict with "
-                f"'cfg' and 'model')"
+                f"{path}: neither an original UniLM WavLM checkpoint (a dict with 'cfg' "
+                f"and 'model') nor a DPHuBERT-family one (a dict with 'state_dict' and "
+                f"'config')"
             )
         cfg = ckpt["cfg"]
         cfg = cfg if isinstance(cfg, dict) else vars(cfg)

@@ -310,8 +310,28 @@ class PrunableWavLM(nn.Module):
         }
 
     # -------------------------------------------------------------- save/load
-    def save_pretrained(self, folder):
-        """Write ``config.json`` and ``model.safetensors`` (gates included if any)."""
+    def save_pretrained(self, folder, format="native"):
+        """Save the model.
+
+        Arguments
+        ---------
+        folder : str or Path
+            ``format="native"``: a folder receiving ``config.json`` and
+            ``model.safetensors`` (gates included if any).
+            ``format="dphubert"``: the file to write (``torch.save({"state_dict",
+            "config"})``, loadable by DPHuBERT / wedefense / DiariZen code and
+            by :meth:`from_pretrained`); see
+            :func:`speechbrain_pruning.wavlm.dphubert.write_dphubert`.
+        format : str
+            ``"native"`` or ``"dphubert"``.
+        """
+        if format == "dphubert":
+            from .dphubert import write_dphubert
+
+            write_dphubert(self, folder)
+            return
+        if format != "native":
+            raise ValueError(f"format must be 'native' or 'dphubert', got {format!r}")
         from .checkpoint import save_pretrained
 
         save_pretrained(self, folder)
@@ -324,10 +344,12 @@ class PrunableWavLM(nn.Module):
         ---------
         path : str or Path
             A Hugging Face ``WavLMModel`` folder, an original UniLM checkpoint
-            file (``WavLM-Base+.pt``), or a folder from :meth:`save_pretrained`.
+            file (``WavLM-Base+.pt``), a DPHuBERT-family file (``{"state_dict",
+            "config"}``, pruned or with ``hard_concrete`` gates), or what
+            :meth:`save_pretrained` wrote.
         prune_units : str or iterable, optional
-            Gates to add. None keeps the gates stored in a saved folder (none
-            for other formats).
+            Gates to add. None keeps the gates stored in a saved folder or a
+            DPHuBERT file (none for other formats).
         gate_init : dict, optional
             Initial gate closing probabilities per unit.
         **config_overrides
