@@ -18,7 +18,46 @@ from speechbrain.utils.fetching import FetchConfig, LocalStrategy
 from .audio import load_audio_file
 from .nn import check_finite_audio, check_relative_lengths, pcm_to_float
 
-__all__ = ["PrunedInterface", "load_exported", "interface_class_of"]
+__all__ = ["PrunedInterface", "load_exported", "interface_class_of", "fetch_exported", "MANIFEST"]
+
+#: The list of an exported folder's files, written by ``export_model``.
+MANIFEST = "manifest.json"
+
+
+def fetch_exported(source, savedir, allow_network=False):
+    """Fetch every file of an exported folder into ``savedir``; returns ``savedir``.
+
+    ``source`` is a local folder or a model hub repository id; the files are
+    those of its ``manifest.json`` (nested folders such as ``wavlm/`` or a
+    diarizer's ``embedder/`` included), fetched one by one with SpeechBrain's
+    :func:`speechbrain.utils.fetching.fetch` (local files are copied, so
+    ``savedir`` stands alone). Network access only with ``allow_network``.
+    A local folder exported before manifests existed is copied whole.
+    """
+    import json
+    import shutil
+
+    from speechbrain.utils.fetching import fetch
+
+    savedir = Path(savedir).resolve()
+    config = FetchConfig(allow_network=allow_network)
+    local = Path(source)
+    try:
+        manifest = fetch(MANIFEST, source=str(source), savedir=savedir,
+                         local_strategy=LocalStrategy.COPY, fetch_config=config)
+    except Exception as err:
+        if local.is_dir() and (local / "hyperparams.yaml").is_file():
+            shutil.copytree(local, savedir, dirs_exist_ok=True)
+            return savedir
+        raise FileNotFoundError(
+            f"Cannot fetch {MANIFEST} of exported model {source} into {savedir}"
+            f"{'' if allow_network else ' (network access not allowed: allow_network=True)'}: "
+            f"{err}") from err
+    for name in json.loads(Path(manifest).read_text())["files"]:
+        (savedir / name).parent.mkdir(parents=True, exist_ok=True)
+        fetch(name, source=str(source), savedir=savedir, save_filename=name,
+              local_strategy=LocalStrategy.COPY, fetch_config=config)
+    return savedir
 
 
 class PrunedInterface(Pretrained):
@@ -33,11 +72,28 @@ class PrunedInterface(Pretrained):
 
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None,
-                     overrides=None, **kwargs):
-        """Load an exported folder; ``savedir`` defaults to ``source``.
+                     overrides=None, allow_network=False, **kwargs):
+        """Load an exported folder (a local folder or a model hub repository id).
 
-        Never touches the network (``FetchConfig(allow_network=False)``).
+        A local ``source`` with no ``savedir`` (or ``savedir == source``) loads
+        in place. Otherwise every file of the folder (its ``manifest.json``)
+        is fetched into ``savedir`` with SpeechBrain's fetching and loaded
+        from there; a hub id needs ``allow_network=True`` (never otherwise).
+
+        Example
+        -------
+        >>> # PrunedSpeakerRecognition.from_hparams("exported")                # in place
+        >>> # PrunedSpeakerRecognition.from_hparams("exported", savedir="copy")  # fetched copy
+        >>> # PrunedSpeakerRecognition.from_hparams("user/sv-s80", savedir="models/sv-s80",
+        >>> #                                        allow_network=True)       # model hub
         """
+        local = Path(source)
+        in_place = local.is_dir() and (savedir is None
+                                       or Path(savedir).resolve() == local.resolve())
+        if not in_place:
+            if savedir is None:
+                raise ValueError(f"{source}: not a local folder; give savedir= to fetch it into")
+            source = fetch_exported(source, savedir, allow_network)
         source = Path(source).resolve()
         if not (source / hparams_file).is_file():
             raise FileNotFoundError(f"{source}: no {hparams_file}; not an exported model folder")
@@ -46,8 +102,7 @@ class PrunedInterface(Pretrained):
         kwargs.setdefault("fetch_config", FetchConfig(allow_network=False))
         kwargs.setdefault("local_strategy", LocalStrategy.NO_LINK)
         return super().from_hparams(
-            source=str(source), hparams_file=hparams_file,
-            savedir=str(Path(savedir).resolve()) if savedir else str(source),
+            source=str(source), hparams_file=hparams_file, savedir=str(source),
             overrides=overrides, **kwargs,
         )
 

@@ -209,11 +209,11 @@ def test_export_is_self_contained_with_speaker_model_and_plda(exported_model, co
     assert interface_class_of(exported_model / "embedder").endswith("PrunedSpeakerRecognition")
     plda = PLDA.load(exported_model / "plda.safetensors")
     assert plda.input_dim == 64  # the tiny speaker model's embedding size
-    moved = tmp_path / "moved"
-    shutil.copytree(exported_model, moved)
+    moved = tmp_path / "moved"  # fetched file by file (manifest.json) into another savedir
     meeting = sorted((corpus / "amicorpus").glob("*/audio/*.wav"))[-1]
     original = PrunedDiarizer.from_hparams(source=exported_model)
-    copy = PrunedDiarizer.from_hparams(source=moved)
+    copy = PrunedDiarizer.from_hparams(source=exported_model, savedir=moved)
+    assert (moved / "embedder" / "wavlm" / "config.json").is_file()
     for model in (original, copy):
         model.set_params(inference_precision="fp32", progress=False)
     out = copy(meeting, num_speakers=2)

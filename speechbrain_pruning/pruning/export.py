@@ -231,8 +231,25 @@ def export_model(folder, wavlm, modules, module_specs, interface, hparams=None,
         f"model = {interface}.from_hparams(source=\"{folder.name}\", savedir=\"{folder.name}\")"
     )
     (folder / "README.md").write_text(_model_card(title, report, metrics, interface, usage))
+    write_manifest(folder)
     logger.info("Exported %s (%d params) to %s", interface, report["params_after"], folder)
     return report
+
+
+def write_manifest(folder):
+    """``<folder>/manifest.json``: every file of an exported folder (relative paths).
+
+    :meth:`speechbrain_pruning.pretrained.PrunedInterface.from_hparams` fetches
+    exactly these files (SpeechBrain's fetching: local folder or model hub)
+    into its ``savedir``. Returns the list.
+    """
+    from ..pretrained import MANIFEST
+
+    folder = Path(folder)
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.name != MANIFEST and not p.name.endswith(".part"))
+    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1) + "\n")
+    return files
 
 
 def _unpruned_summary(wavlm):
