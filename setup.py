@@ -39,6 +39,8 @@ setup(
         "matplotlib==3.11.2",
         "pyannote.core==6.1.0",
         "pyannote.metrics==4.2.0",
+        "onnx==1.23.2",  # ONNX export (speechbrain_pruning.onnx_export)
+        "onnxruntime==1.32.0",  # interfaces' use_onnx()
     ],
     extras_require={"test": ["pytest==9.2.0", "pytest-timeout==2.4.0"]},
     entry_points={

@@ -106,6 +106,46 @@ class PrunedInterface(Pretrained):
             overrides=overrides, **kwargs,
         )
 
+    def graph(self, wavs, wav_lens):
+        """The model's computation ``(wavs [B, S], wav_lens [B]) -> output`` (ONNX-exportable)."""
+        raise NotImplementedError(f"{type(self).__name__} has no single-graph computation")
+
+    def use_onnx(self, path=None, threads=None):
+        """Run :meth:`graph` with ONNX Runtime from now on (``path``: default
+        ``<folder>/model.onnx``, written by
+        :func:`speechbrain_pruning.onnx_export.export_onnx`); ``path=False`` goes back
+        to PyTorch. The public methods (``encode_batch``, ``score_batch``...) are unchanged.
+
+        Example
+        -------
+        >>> # model = PrunedSpeakerRecognition.from_hparams("exported")
+        >>> # model.use_onnx()          # exported/model.onnx
+        >>> # model.encode_batch(wavs)  # now computed by onnxruntime
+        """
+        if path is False:
+            self._onnx = None
+            return self
+        import onnxruntime as ort
+
+        path = Path(path) if path else Path(self.hparams.model_folder) / "model.onnx"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no ONNX file; write it with "
+                                    "speechbrain_pruning.onnx_export.export_onnx(folder)")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self._onnx = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self
+
+    def run_graph(self, wavs, wav_lens):
+        """:meth:`graph` in PyTorch, or in ONNX Runtime after :meth:`use_onnx`."""
+        session = getattr(self, "_onnx", None)
+        if session is None:
+            return self.graph(wavs, wav_lens)
+        out = session.run(None, {"wavs": wavs.detach().cpu().float().numpy(),
+                                 "wav_lens": wav_lens.detach().cpu().float().numpy()})[0]
+        return torch.from_numpy(out).to(self.device)
+
     def load_file(self, path):
         """Audio file -> ``[S]`` mono 16 kHz float tensor."""
         return load_audio_file(path, self.hparams.sample_rate)

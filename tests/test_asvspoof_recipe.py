@@ -71,6 +71,14 @@ def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, 
                                           else "spoof")
     assert model.hparams.threshold == pytest.approx(results["gated"]["dev"]["eer_threshold"])
     assert model.score_batch(torch.randn(3, 16000), torch.tensor([1.0, 0.6, 0.9])).shape == (3,)
+    # ONNX: the whole countermeasure (pruned WavLM + SSL-AASIST + head), padded batches
+    from speechbrain_pruning.onnx_export import export_onnx
+
+    assert export_onnx(out / "exported")["max_abs_diff"] < 1e-4
+    wavs, lens = 0.1 * torch.randn(3, 20000), torch.tensor([1.0, 0.5, 0.8])
+    reference = model.score_batch(wavs, lens)
+    assert (model.use_onnx().score_batch(wavs, lens) - reference).abs().max() < 1e-4
+    model.use_onnx(False)
     # bad input: errors naming the file / batch item, never a NaN score
     import soundfile as sf
 

@@ -30,12 +30,16 @@ class PrunedSpeakerRecognition(PrunedInterface):
         """
         wavs, wav_lens = self.prepare_batch(wavs, wav_lens)
         with torch.no_grad():
-            hidden = self.mods.wavlm(wavs, wav_lens)
-            emb = self.mods.backend(hidden, self.mods.wavlm.frame_relative_lengths(
-                wav_lens, wavs.shape[-1]))
+            emb = self.run_graph(wavs, wav_lens)
         if emb.dim() == 2:
             emb = emb.unsqueeze(1)
         return F.normalize(emb, dim=-1) if normalize else emb
+
+    def graph(self, wavs, wav_lens):
+        """The computation exported to ONNX: ``wavs [B, S], wav_lens [B] -> [B, E]``."""
+        hidden = self.mods.wavlm(wavs, wav_lens)
+        return self.mods.backend(hidden, self.mods.wavlm.frame_relative_lengths(
+            wav_lens, wavs.shape[-1]))
 
     @property
     def supports_frame_pooling(self):

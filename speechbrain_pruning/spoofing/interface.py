@@ -30,10 +30,14 @@ class PrunedSpoofDetector(PrunedInterface):
         """Bona fide scores ``[B]`` of ``wavs [B, S]`` (16 kHz, relative lengths)."""
         wavs, wav_lens = self.prepare_batch(wavs, wav_lens)
         with torch.no_grad():
-            hidden = self.mods.wavlm(wavs, wav_lens)
-            frame_lens = self.mods.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
-            logits = self.mods.classifier(self.mods.backend(hidden, frame_lens))
+            logits = self.run_graph(wavs, wav_lens)
         return bonafide_score(logits)
+
+    def graph(self, wavs, wav_lens):
+        """The computation exported to ONNX: ``wavs [B, S], wav_lens [B] -> logits [B, C]``."""
+        hidden = self.mods.wavlm(wavs, wav_lens)
+        frame_lens = self.mods.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
+        return self.mods.classifier(self.mods.backend(hidden, frame_lens))
 
     def score_file(self, path):
         """Bona fide score of one audio file (any rate; first channel)."""
