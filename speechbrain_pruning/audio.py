@@ -196,7 +196,7 @@ class AudioSource:
 
     def _read_file(self, start, stop):
         """File frames ``[start, stop)`` (clipped to the file), mono float32."""
-        start, stop = max(0, start), min(stop, self.file_frames if self._ratio else self.num_samples)
+        start, stop = max(0, start), min(stop, self.file_frames)
         if stop <= start:
             return np.zeros(0, dtype=np.float32)
         handle = self._file if self._file is not None else sf.SoundFile(self.path)

@@ -103,6 +103,7 @@ def evaluate_and_export(brain, hparams, prep):
     """
     out = Path(hparams["output_folder"])
     inference = dict(hparams["inference"])
+    brain.modules.eval()  # deterministic gates and no dropout, also for the PLDA's embeddings
     wavlm, eend = unwrap_module(brain.modules.wavlm), unwrap_module(brain.modules.eend)
     source = hparams.get("embedding_source")
     embedder = load_embedder(source, brain.device) if source else None
