@@ -47,6 +47,7 @@ setup(
         "console_scripts": [
             "speechbrain-pruning-diarize=speechbrain_pruning.diarization.cli:main",
             "speechbrain-pruning-tune-diarizer=speechbrain_pruning.diarization.tune:main",
+            "speechbrain-pruning-import-diarizen=speechbrain_pruning.diarization.diarizen:main",
         ]
     },
 )

@@ -309,3 +309,39 @@ def test_other_corpora_run_the_shared_recipe(corpus, corpus_and_wavlm, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["exported"]["0.0"]["der %"] == pytest.approx(results["gated"]["0.0"]["der %"])
+
+
+def test_imported_diarizen_model_is_pruned_further_by_the_recipe(ami_train, corpus_and_wavlm,
+                                                                  tmp_path):
+    """DiariZen layout -> converter -> recipe (in-situ pruning from its WavLM and head)."""
+    import torch
+
+    from speechbrain_pruning import PrunableWavLM
+    from speechbrain_pruning.diarization.diarizen import convert_diarizen
+    from speechbrain_pruning.pruning.recipe import init_modules_from
+    from speechbrain_pruning.wavlm.dphubert import to_dphubert_config, to_dphubert_state_dict
+
+    from test_diarizen_import import DiariZenBackEnd, perturb, write_diarizen_folder
+
+    corpus, wavlm_dir = corpus_and_wavlm
+    wavlm = PrunableWavLM.from_pretrained(wavlm_dir).eval()
+    # tiny_cpu.yaml's head sizes (hidden 64, 2 blocks, ffn 128, 4 heads, kernel 15)
+    back_end = perturb(DiariZenBackEnd(4, 32, d=64, ffn=128, heads=4, kernel=15), seed=1)
+    folder = write_diarizen_folder(tmp_path / "dz", to_dphubert_state_dict(wavlm),
+                                   to_dphubert_config(wavlm), back_end)
+    convert_diarizen(folder, tmp_path / "imported")
+    head = torch.load(tmp_path / "imported" / "eend.ckpt")
+    out = tmp_path / "run"
+    args = recipe_args(corpus, tmp_path / "imported" / "wavlm", out, "--number_of_epochs=1",
+                       f"--init_from={tmp_path / 'imported'}", "--tune_on_dev=False")
+    args = [a if not a.startswith("--embedding_source=")
+            else f"--embedding_source={wavlm_dir.parent / 'speaker'}" for a in args]
+    results = ami_train.main(args)
+    assert results["params"] < wavlm.num_params()  # pruned further
+    # the head started from the imported weights (checked on a fresh module)
+    from speechbrain_pruning.diarization import EENDHead
+
+    fresh = EENDHead(num_layers=4, feat_dim=32, hidden=64, conformer_layers=2, heads=4,
+                     ffn_dim=128, kernel_size=15)
+    assert init_modules_from(tmp_path / "imported", {"eend": fresh, "wavlm": wavlm}) == ["eend"]
+    assert all(torch.equal(v, head[k]) for k, v in fresh.state_dict().items())

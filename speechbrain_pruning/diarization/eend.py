@@ -75,6 +75,10 @@ class EENDHead(nn.Module):
     mask_conv_padding : bool
         Zero padded frames before every depthwise convolution (see module
         docstring); ``False`` = plain torchaudio behaviour.
+    output_activation : str, optional
+        Activation after the last Conformer block (DiariZen's
+        ``output_activate_function``: ``"ReLU"``, ``"ReLU6"``, ``"Tanh"``,
+        ``"LeakyReLU"``, ``"Sigmoid"``); None (default) = none.
 
     Example
     -------
@@ -109,6 +113,7 @@ class EENDHead(nn.Module):
         max_per_frame=2,
         weighted_sum="linear",
         mask_conv_padding=True,
+        output_activation=None,
     ):
         super().__init__()
         self.num_layers = int(num_layers)
@@ -135,6 +140,11 @@ class EENDHead(nn.Module):
             dropout=float(dropout),
         )
         self.classifier = nn.Linear(self.hidden, self.powerset.num_classes)
+        self.output_activation = None
+        if output_activation:
+            if output_activation not in ("ReLU", "ReLU6", "Tanh", "LeakyReLU", "Sigmoid"):
+                raise ValueError(f"output_activation {output_activation!r} is not supported")
+            self.output_activation = getattr(nn, output_activation)()
 
         self._valid = None  # [B, T] mask of the current forward, read by the hooks
         for layer in self.conformer.conformer_layers:
@@ -190,6 +200,8 @@ class EENDHead(nn.Module):
             for layer in self.conformer.conformer_layers:
                 x = layer(x, padding_mask)
             x = x.transpose(0, 1)
+            if self.output_activation is not None:
+                x = self.output_activation(x)
         finally:
             self._valid = None
         return torch.log_softmax(self.classifier(x), dim=-1)

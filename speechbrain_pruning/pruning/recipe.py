@@ -152,6 +152,42 @@ def crop_pipeline(segment_seconds, train, bounds=False):
     return audio_pipeline
 
 
+def init_modules_from(folder, modules):
+    """Load ``<folder>/<name>.ckpt`` into each module of ``modules`` that has one.
+
+    ``folder`` is an exported folder (ours, or one written by
+    ``speechbrain-pruning-import-diarizen``), so its back-end initialises the
+    recipe's; its WavLM is chosen with ``wavlm_source: <folder>/wavlm``. Keys
+    and shapes must match exactly (:func:`load_state_dict_strict`). Returns the
+    names loaded; ``folder`` None loads nothing.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     torch.save(torch.nn.Linear(2, 1).state_dict(), f"{tmp}/head.ckpt")
+    ...     init_modules_from(tmp, {"head": torch.nn.Linear(2, 1), "other": torch.nn.Linear(1, 1)})
+    ['head']
+    """
+    if not folder:
+        return []
+    from .export import load_state_dict_strict
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"init_from: {folder} is not a folder")
+    loaded = []
+    for name, module in modules.items():
+        path = folder / f"{name}.ckpt"
+        if name != "wavlm" and path.is_file():
+            load_state_dict_strict(module, path)
+            loaded.append(name)
+    if not loaded:
+        raise ValueError(f"init_from: no <module>.ckpt in {folder} matches the recipe's modules "
+                         f"{sorted(modules)}")
+    return loaded
+
+
 def run_recipe(argv, brain_class, prepare, prepare_kwargs, dataio_prep, evaluate):
     """The ``main`` of a recipe: prepare, train (DDP-aware), evaluate and export.
 
@@ -179,6 +215,7 @@ def run_recipe(argv, brain_class, prepare, prepare_kwargs, dataio_prep, evaluate
     run_on_main(prepare, kwargs=kwargs)
     prepared = prepare(**kwargs)  # instant: prepared with these options above
     train_set, valid_set = dataio_prep(hparams, prepared)
+    init_modules_from(hparams.get("init_from"), hparams["modules"])
     brain = brain_class(modules=hparams["modules"], hparams=hparams, run_opts=run_opts,
                         checkpointer=hparams["checkpointer"])
     brain.fit(brain.hparams.epoch_counter, train_set, valid_set,
