@@ -25,10 +25,16 @@ protocol files exist for every requested split):
     <root>/LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.dev.trl.txt
     <root>/LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.eval.trl.txt
     <root>/LA/ASVspoof2019_LA_{train,dev,eval}/flac/<FILE>.flac
+    <root>/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.dev.gi.trl.scores.txt
+    <root>/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.eval.gi.trl.scores.txt
 
   ``<root>`` may also be the ``LA`` folder itself. Protocol lines are
   ``SPEAKER FILE - ATTACK KEY`` (``LA_0079 LA_T_1271820 - A01 spoof``,
-  attack ``-`` for bona fide speech).
+  attack ``-`` for bona fide speech). The organisers' ASV score files
+  (``CM_KEY ASV_KEY SCORE`` lines, the input of the t-DCF, see
+  :mod:`speechbrain_pruning.spoofing.tdcf`) are optional: the paths of those
+  found for the requested dev / eval splits are returned (``asv_scores``),
+  the files themselves are neither read nor checked here.
 
 Outputs in ``save_folder``:
 
@@ -98,6 +104,11 @@ LA_PROTOCOLS = {
     "eval": "ASVspoof2019.LA.cm.eval.trl.txt",
 }
 LA_COLUMNS = ("SPEAKER", "FILE", "-", "ATTACK", "KEY")
+LA_ASV_SCORE_DIR = "ASVspoof2019_LA_asv_scores"
+LA_ASV_SCORES = {
+    "dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
+    "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
+}
 HEADER_START = "SPEAKER_ID"
 
 
@@ -377,6 +388,47 @@ def detect_layout(data_folder, layout="auto", splits=SPLITS):
     )
 
 
+def find_asv_scores(data_folder, layout, splits=SPLITS):
+    """Paths of the organisers' ASV score files (2019 LA dev / eval) that exist.
+
+    Arguments
+    ---------
+    data_folder : str or pathlib.Path
+        Corpus root (the parent of ``LA/`` or ``LA/`` itself).
+    layout : str
+        ``"asvspoof2019_la"``; ``"asvspoof5"`` has no such files (``{}``).
+    splits : tuple of str
+        Requested splits; only ``dev`` and ``eval`` have ASV scores.
+
+    Returns
+    -------
+    dict
+        ``{split: absolute path or None}`` for ``dev`` / ``eval`` in
+        ``splits`` (None, with an info log, where the file is absent).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = Path(tmp, "LA", LA_ASV_SCORE_DIR)
+    ...     folder.mkdir(parents=True)
+    ...     _ = (folder / LA_ASV_SCORES["eval"]).write_text("bonafide target 1.0\\n")
+    ...     found = find_asv_scores(tmp, "asvspoof2019_la")
+    >>> found["dev"], Path(found["eval"]).name
+    (None, 'ASVspoof2019.LA.asv.eval.gi.trl.scores.txt')
+    """
+    if layout != "asvspoof2019_la":
+        return {}
+    folder = _la_root(Path(os.path.abspath(data_folder))) / LA_ASV_SCORE_DIR
+    found = {}
+    for split in (split for split in splits if split in LA_ASV_SCORES):
+        path = folder / LA_ASV_SCORES[split]
+        found[split] = str(path) if path.is_file() else None
+        if found[split] is None:
+            logger.info("No ASV scores for the %s t-DCF: %s is absent", split, path)
+    return found
+
+
 def _audio_dirs(root, layout, split, protocol):
     """Folders where the audio of ``split`` may be, in order of preference."""
     if layout == "asvspoof2019_la":
@@ -479,13 +531,14 @@ def _read_durations(rows, read_durations, progress):
 
 
 # ------------------------------------------------------------------ write
-def _new_summary(layout, root, save_folder, protocols):
+def _new_summary(layout, root, save_folder, protocols, asv_scores):
     """Summary before anything is written."""
     return {
         "layout": layout,
         "data_folder": str(root),
         "save_folder": str(save_folder),
         "protocols": {split: str(path) for split, path in protocols.items()},
+        "asv_scores": asv_scores,
         "csv": {},
         "csv_rows": {},
         "num_files": {},
@@ -558,8 +611,12 @@ def prepare_asvspoof(
         protocol path), ``counts`` (split -> ``{"bonafide": n, "spoof":
         m}``), ``attacks`` and ``codecs`` (split -> value -> number of
         files), ``num_files`` (split -> rows), ``csv_rows`` (CSV path ->
-        rows), ``skipped_inputs`` (always empty: a missing or unreadable
-        file is an error), ``data_folder``, ``save_folder`` and
+        rows), ``asv_scores`` (2019 LA: ``dev`` / ``eval`` among the
+        splits -> path of the organisers' ASV score file, or None if absent;
+        ``{}`` for ASVspoof5; looked up afresh on every call, see
+        :func:`find_asv_scores`), ``skipped_inputs`` (always empty: a
+        missing or unreadable file is an error), ``data_folder``,
+        ``save_folder`` and
         ``already_prepared`` (``True`` when the outputs were up to date and
         nothing was rewritten); with ``skip_prep`` the stored summary (if
         any) with ``skipped=True``.
@@ -617,8 +674,10 @@ def prepare_asvspoof(
     # taken before reading anything: a change made while reading re-prepares
     inputs = fingerprint(list(protocols.values())
                          + [folder for dirs in audio_dirs.values() for folder in dirs])
+    asv_scores = find_asv_scores(root, layout, splits)
     summary = state.lookup(options, inputs)
     if summary is not None:
+        summary["asv_scores"] = asv_scores  # optional files: not part of the fingerprint
         return summary
 
     rows = _parse_protocols(layout, protocols)
@@ -626,7 +685,7 @@ def prepare_asvspoof(
     _read_durations(rows, read_durations, progress)
 
     state.clear()
-    summary = _new_summary(layout, root, state.save_folder, protocols)
+    summary = _new_summary(layout, root, state.save_folder, protocols, asv_scores)
     for split in splits:
         _write_split(state.save_folder, split, rows[split], summary)
     state.store(options, inputs, summary, flat_paths(summary["csv"]))

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from data_prep.asvspoof_prepare import (  # noqa: E402
     OPT_FILE,
     BadAudioFileError,
     detect_layout,
+    find_asv_scores,
     prepare_asvspoof,
 )
 
@@ -55,6 +57,15 @@ LA_LINES = {
 LA_PROTOCOLS = {"train": "ASVspoof2019.LA.cm.train.trn.txt",
                 "dev": "ASVspoof2019.LA.cm.dev.trl.txt",
                 "eval": "ASVspoof2019.LA.cm.eval.trl.txt"}
+LA_ASV_SCORES = {"dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
+                 "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"}
+# Organisers' ASV score files: CM_KEY ASV_KEY SCORE
+LA_ASV_LINES = {
+    "dev": ["bonafide target 2.1", "bonafide nontarget -3.2", "bonafide target 1.7",
+            "A03 spoof 0.4", "bonafide nontarget -0.9", "A05 spoof 1.2"],
+    "eval": ["bonafide target 1.9", "bonafide nontarget -2.4", "A11 spoof 0.8",
+             "bonafide target 0.6", "A19 spoof -1.1", "bonafide nontarget 0.2"],
+}
 
 
 def _flac(path, seconds):
@@ -83,6 +94,17 @@ def make_asvspoof5(root, lines=ASV5_LINES, protocol_dir="ASVspoof5_protocols", a
             if audio:
                 _flac(root / ASV5_DIRS[split] / f"{name}.flac", seconds)
     return durations
+
+
+def make_la_asv_scores(root, splits=("dev", "eval")):
+    """Writes the organisers' ASV score files of ``splits``; returns their paths."""
+    folder = Path(root) / "LA" / "ASVspoof2019_LA_asv_scores"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split in splits:
+        paths[split] = folder / LA_ASV_SCORES[split]
+        paths[split].write_text("\n".join(LA_ASV_LINES[split]) + "\n")
+    return paths
 
 
 def make_la(root, lines=LA_LINES, audio=True):
@@ -423,3 +445,45 @@ def test_non_ascii_paths(tmp_path):
     assert all("語音" in row["wav"] and Path(row["wav"]).is_file() for row in rows)
     assert float(rows[0]["duration"]) == pytest.approx(durations[rows[0]["ID"]])
     assert _prepare(root, save)["already_prepared"] is True
+
+
+# ------------------------------------------------------- 2019 LA ASV scores
+def test_asv_score_files_are_found(tmp_path):
+    from speechbrain_pruning.spoofing.tdcf import read_asv_scores
+
+    root = tmp_path / "2019"
+    make_la(root)
+    paths = make_la_asv_scores(root)
+    summary = _prepare(root, tmp_path / "save")
+    assert summary["asv_scores"] == {split: str(paths[split]) for split in ("dev", "eval")}
+    for split, path in summary["asv_scores"].items():
+        assert Path(path).is_absolute() and Path(path).is_file()
+        sources, keys, scores = read_asv_scores(path)
+        assert len(scores) == len(LA_ASV_LINES[split])
+        assert set(keys.tolist()) == {"target", "nontarget", "spoof"}
+    # the LA folder itself as root, and only the requested splits
+    only_eval = _prepare(root / "LA", tmp_path / "save_la", splits=("train", "eval"))
+    assert only_eval["asv_scores"] == {"eval": str(paths["eval"])}
+    assert _prepare(root, tmp_path / "save_t", splits=("train",))["asv_scores"] == {}
+    assert find_asv_scores(root / "LA", "asvspoof2019_la", ("dev",)) == {"dev": str(paths["dev"])}
+
+
+def test_absent_asv_score_files_are_fine(tmp_path, caplog):
+    root = tmp_path / "2019"
+    make_la(root)
+    save = tmp_path / "save"
+    with caplog.at_level(logging.INFO, logger="data_prep.asvspoof_prepare"):
+        summary = _prepare(root, save)
+    assert summary["asv_scores"] == {"dev": None, "eval": None}
+    assert "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt is absent" in caplog.text
+    # files added later are found without re-preparing the manifests
+    paths = make_la_asv_scores(root, splits=("eval",))
+    again = _prepare(root, save)
+    assert again["already_prepared"] is True
+    assert again["asv_scores"] == {"dev": None, "eval": str(paths["eval"])}
+
+
+def test_asvspoof5_has_no_asv_scores(tmp_path):
+    make_asvspoof5(tmp_path / "asv5")
+    assert _prepare(tmp_path / "asv5", tmp_path / "save")["asv_scores"] == {}
+    assert find_asv_scores(tmp_path / "asv5", "asvspoof5") == {}
