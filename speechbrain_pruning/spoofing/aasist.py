@@ -4,44 +4,90 @@ AASIST (Jung et al., ICASSP 2022) classifies bona fide / spoofed speech with
 spectro-temporal graph attention; SSL-AASIST (Tak et al., "Automatic speaker
 verification spoofing and deepfake detection using wav2vec 2.0 and data
 augmentation", Odyssey 2022) feeds it with the features of a self-supervised
-encoder instead of a sinc-conv front-end. :class:`SSLAASIST` implements it on
-the stacked hidden states ``hidden [L+1, B, T, D]`` of WavLM:
+encoder instead of a sinc-conv front-end. :class:`SSLAASIST` is the back-end
+of that system's public code (``Model`` in ``model.py`` of
+TakHemlata/SSL_Anti-spoofing, everything after ``ssl_model``), written anew
+and run on the stacked hidden states ``hidden [L+1, B, T, D]`` of WavLM:
 
-1. learned softmax-weighted sum of the ``L+1`` hidden states (weights start
-   at zero = uniform) -> ``Linear(D, P)`` -> ``[B, T, P]``;
-2. the features become a one-channel 2-D map ``[B, 1, P, T]`` (frequency-like
-   axis ``F = P`` first, time last, as in SSL-AASIST) -> max-pool
-   ``input_pool`` (3x3) -> BatchNorm2d -> SELU;
-3. a residual 2-D encoder: blocks of (BN -> SELU ->) conv3x3 -> BN -> SELU ->
-   conv3x3, plus a 1x1-conv shortcut when the channels change, each followed
-   by an optional max-pool ``block_pool``; then BN -> SELU;
-4. a 1x1-conv attention map over the channels gives the *spectral* nodes
-   (attention-weighted sum over time, plus a learned positional embedding)
-   and the *temporal* nodes (attention-weighted sum over frequency);
-5. a graph attention layer (GAT) and a top-k graph pooling on each node set;
-6. two branches of two heterogeneous stacking graph attention layers
-   (HS-GAL) with their own master node, graph pooling in between; element-wise
-   max of the two branches;
-7. readout ``[max|T|, mean T, max|S|, mean S, master]`` -> dropout ->
-   ``Linear(5 * gat_dims[1], num_classes)``.
+1. SSL features ``[B, T, D]``: the last hidden state (``layer_weighting=
+   "last"``, as the reference) or a learned softmax-weighted sum of the
+   ``L+1`` hidden states (``"weighted"``, the default; weights start at zero
+   = uniform) -> ``LL = Linear(D, 128)``;
+2. the features become a one-channel 2-D map ``[B, 1, 128, T]`` (frequency-
+   like axis first, time last) -> 3x3 max-pool (floor) -> ``first_bn``
+   (BatchNorm2d) -> SELU;
+3. six residual blocks ``[1, 32] (first), [32, 32], [32, 64], [64, 64] x 3``:
+   ``conv1`` (2x3, padding (1, 1)) -> ``bn2`` -> SELU -> ``conv2`` (2x3,
+   padding (0, 1)), plus a 1x3 ``conv_downsample`` shortcut (padding (0, 1))
+   when the channels change; no pooling in the blocks (the reference has
+   AASIST's ``MaxPool2d((1, 3))`` commented out); then ``first_bn1`` -> SELU.
+   The frequency axis keeps its 42 bins (128 // 3), time its ``T // 3``
+   frames;
+4. attention ``Conv2d(64, 128, 1) -> SELU -> BatchNorm2d -> Conv2d(128, 64, 1)``
+   gives the *spectral* nodes (softmax over time, weighted sum, plus the
+   learned positional embedding ``pos_S [1, 42, 64]``) and the *temporal*
+   nodes (softmax over frequency, weighted sum);
+5. a graph attention layer (GAT, temperature 2) and a top-k graph pooling
+   (ratio 0.5, sigmoid scores) on each node set;
+6. two parallel branches, each with its master node: HS-GAL (64 -> 32,
+   temperature 100) -> graph pooling of both node sets -> HS-GAL (32 -> 32)
+   whose outputs are added to its inputs; element-wise max of the two
+   branches (after dropout 0.2);
+7. readout ``[max|T|, mean T, max|S|, mean S, master]`` -> dropout 0.5 ->
+   ``Linear(5 * 32, 2)``.
 
 The output are logits ``[B, num_classes]``: class 0 = spoof, class 1 = bona
-fide (see :func:`speechbrain_pruning.spoofing.head.bonafide_score`).
+fide (the reference's label convention; see
+:func:`speechbrain_pruning.spoofing.head.bonafide_score`).
 
-Differences from the published code (written from the papers; no code copied)
------------------------------------------------------------------------------
-* The residual blocks use 3x3 convolutions ("same" padding) and a 1x1
-  shortcut; the first block has no pre-activation.
-* ``block_pool`` defaults to ``(1, 1)`` (no pooling): AASIST's raw-waveform
-  encoder pools time by 3 after each block, which SSL-AASIST removed -- on
-  50 Hz SSL frames four such pools would leave a single temporal node for a
-  4 s utterance. ``block_pool=(1, 3)`` restores it (time pooling, see below).
-* Graph attention normalises the attention of node ``i`` over its
-  neighbours ``j`` (row softmax) -- a proper convex combination.
-* Max-pools over time use ``ceil`` semantics (a last, partial window is kept),
-  so even a one-frame utterance keeps one frame: utterance of ``n`` frames ->
-  ``ceil(n / k)`` frames after a pool of size ``k`` over time. Frequency
-  pooling floors as usual (128 -> 42).
+Attention as in the reference: a GAT scores every ordered node pair with
+``w^T tanh(W_a (x_i * x_j)) / temperature`` and normalises over the
+neighbours ``j`` of node ``i`` (softmax over the last node axis); the output
+is ``SELU(BN(W_1 sum_j a_ij x_j + W_2 x_i))``. An HS-GAL first projects the
+temporal and the spectral nodes with type-specific linear maps, scores the
+pairs of the joint graph with one weight vector per pair type (T-T, S-S, and
+one shared by T-S and S-T), and updates the master node from its own
+attention over all nodes (``x_i * master``).
+
+With ``layer_weighting="last"`` the parameters are exactly those of the
+reference back-end, under the same names: 447,242 for ``D = 1024`` (XLS-R /
+WavLM Large), 414,474 for ``D = 768`` (WavLM Base / Base+), i.e.
+``128 D + 316,170`` (``Linear(D, 128)`` plus 316,042 after it);
+``"weighted"`` adds the ``L+1`` layer logits. The reference's state dict
+without its ``ssl_model.*`` entries therefore loads with
+``load_state_dict(strict=True)`` into ``SSLAASIST(L+1, 1024,
+layer_weighting="last")``.
+
+Remaining differences from the reference code
+---------------------------------------------
+* Layer weighting: the default ``"weighted"`` mixes all hidden states of the
+  (pruned) WavLM; the reference uses the encoder's last layer
+  (``layer_weighting="last"``).
+* Padding: the reference runs on fixed-length crops and has no notion of
+  padding; this module handles batches of different lengths exactly (see
+  below). Without padding the computation is the reference's.
+* The residual blocks of the reference compute ``SELU(bn1(x))`` and then
+  discard it (``conv1`` reads the block input ``x``; the same holds in
+  AASIST's code). ``bn1`` is kept here as a parameter of the block (so the
+  parameter count and state dict match) but frozen (``requires_grad=False``:
+  it never gets a gradient in the reference either, and DDP without
+  ``find_unused_parameters`` rejects parameters without one) and not
+  evaluated, so its running statistics keep their initial values (in the
+  reference they move, without effect on any output). ``pre_activation=True``
+  uses it (``conv1`` on ``SELU(bn1(x))``, the pre-activation block of the
+  AASIST paper; ``bn1`` then trains).
+* Utterances shorter than a pooling window (fewer than 3 frames at the
+  input pool, which the reference cannot process) keep one frame, the max
+  over their frames; longer ones pool with floor semantics as the reference
+  (``n -> n // 3`` frames).
+* The reference builds all four HS-GALs with ``temperatures[2]`` and both
+  second-stage graph pools with ``pool_ratios[2]``; here the second HS-GAL of
+  a branch uses ``temperatures[3]`` and the temporal pool ``pool_ratios[3]``.
+  With the defaults (100, 100 and 0.5, 0.5) this is the same computation.
+* Sizes are arguments (``proj_dim``, ``channels``, ``attention_dim``,
+  ``gat_dims``, dropouts, ``num_classes``), ``block_pool=(1, 3)`` restores
+  AASIST's time pooling after each block, and ``feature_grad_mult`` scales
+  the gradient flowing back into the encoder. The defaults are the reference.
 
 Padding
 -------
@@ -49,11 +95,12 @@ Batch items have different lengths; this back-end handles them exactly, in
 one batched pass, by tracking the number of valid frames of every utterance
 through the network:
 
-* padded frames of ``hidden`` are zeroed first (NaN/inf there is harmless);
+* padded frames of the features are zeroed first (NaN/inf there is harmless);
 * before every convolution the padded frames are zero -- exactly the zero
-  "same" padding the utterance run alone sees at its end;
-* before every max-pool they are ``-inf`` (ignored), and the number of valid
-  frames becomes ``ceil(n / k)``;
+  padding the utterance run alone sees at its end (the time kernels are 3
+  wide with padding 1);
+* before every max-pool they are ``-inf`` (ignored), and ``n`` valid frames
+  become ``max(1, n // k)``;
 * the attention over time, the graph attention, the top-k graph pooling
   (``k_b = max(1, floor(ratio * n_b))`` per utterance) and the readout means
   and maxima only see valid temporal nodes;
@@ -74,6 +121,8 @@ from torch import nn
 from ..nn import length_mask, prepare_hidden, valid_frame_counts, weighted_layer_sum
 
 __all__ = ["SSLAASIST"]
+
+_LAYER_WEIGHTINGS = ("weighted", "last")
 
 
 # --------------------------------------------------------------- masking
@@ -132,11 +181,12 @@ def _masked_batch_norm(norm, x, mask):
     return out
 
 
-def _max_pool_time(x, counts, kernel):
-    """Max-pool ``x [B, C, F, T]`` by ``kernel = (kf, kt)`` ignoring padded frames.
+def _max_pool(x, counts, kernel):
+    """Max-pool ``x [B, C, F, T]`` by ``kernel = (kf, kt)``, ignoring padded frames.
 
-    Frequency is floored (``F // kf``), time uses ceil semantics
-    (``ceil(T / kt)``, a partial last window is kept).
+    Floor semantics on both axes, as ``F.max_pool2d``: ``F // kf`` bins and
+    ``n // kt`` frames for an utterance of ``n`` frames -- except that an
+    utterance shorter than ``kt`` keeps one frame (the max over its frames).
 
     Arguments
     ---------
@@ -150,8 +200,8 @@ def _max_pool_time(x, counts, kernel):
     Returns
     -------
     (torch.Tensor, torch.Tensor or None)
-        Pooled map ``[B, C, F // kf, ceil(T / kt)]`` (zero on padded frames)
-        and the new counts ``ceil(counts / kt)``.
+        Pooled map ``[B, C, F // kf, max(1, T // kt)]`` (zero on padded
+        frames) and the new counts ``max(1, counts // kt)``.
     """
     kf, kt = int(kernel[0]), int(kernel[1])
     if kf == 1 and kt == 1:
@@ -160,52 +210,66 @@ def _max_pool_time(x, counts, kernel):
     if counts is not None:
         valid = _counts_mask(counts, num_frames)[:, None, None, :]
         x = x.masked_fill(~valid, float("-inf"))
-    extra = (-num_frames) % kt
-    if extra:
-        x = F.pad(x, (0, extra), value=float("-inf"))
+    if num_frames < kt:  # a single, partial window
+        x = F.pad(x, (0, kt - num_frames), value=float("-inf"))
     x = F.max_pool2d(x, (kf, kt))
     if counts is not None:
-        counts = torch.div(counts + kt - 1, kt, rounding_mode="floor")
+        counts = torch.div(counts, kt, rounding_mode="floor").clamp(min=1)
         x = _zero_padded(x, _counts_mask(counts, x.shape[-1])[:, None, None, :])
     return x, counts
 
 
-# --------------------------------------------------------------- encoder
-class _ResidualBlock2d(nn.Module):
-    """(BN -> SELU ->) conv -> BN -> SELU -> conv (+ shortcut) -> max-pool.
+def _map_mask(counts, num_frames):
+    """``[B, 1, 1, T]`` mask of a 2-D map, or None."""
+    mask = _counts_mask(counts, num_frames)
+    return None if mask is None else mask[:, None, None, :]
 
-    Input and output ``[B, C, F, T]``; padded frames are zero on output.
+
+def _unsqueeze(mask):
+    """``mask [B, N] -> [B, N, 1]`` (None stays None)."""
+    return None if mask is None else mask.unsqueeze(-1)
+
+
+# --------------------------------------------------------------- encoder
+class _ResidualBlock(nn.Module):
+    """The reference's residual block on ``[B, C, F, T]`` maps (padded frames zero on output).
+
+    ``conv1`` (2x3, padding (1, 1): ``F -> F + 1``) -> ``bn2`` -> SELU ->
+    ``conv2`` (2x3, padding (0, 1): ``F + 1 -> F``), plus the input or, when
+    the channels change, its 1x3 ``conv_downsample``; then the optional
+    max-pool ``pool``. ``conv1`` reads the block input, as in the reference;
+    ``bn1`` (not in the first block) is only used with ``pre_activation``
+    (``conv1`` on ``SELU(bn1(x))``) and frozen otherwise.
     """
 
-    def __init__(self, in_channels, out_channels, first=False, kernel_size=(3, 3),
+    def __init__(self, in_channels, out_channels, first=False, pre_activation=False,
                  pool=(1, 1)):
         super().__init__()
-        if any(k % 2 == 0 for k in kernel_size):
-            raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
-        padding = tuple(k // 2 for k in kernel_size)
         self.first = bool(first)
-        self.pre_norm = None if self.first else nn.BatchNorm2d(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size, padding=padding)
-        self.shortcut = (
-            nn.Conv2d(in_channels, out_channels, kernel_size=1)
-            if in_channels != out_channels else None
-        )
-        self.pool = tuple(pool)
+        self.pre_activation = bool(pre_activation) and not self.first
+        if not self.first:
+            self.bn1 = nn.BatchNorm2d(in_channels)
+            self.bn1.requires_grad_(self.pre_activation)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=(2, 3), padding=(1, 1))
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=(2, 3), padding=(0, 1))
+        self.downsample = in_channels != out_channels
+        if self.downsample:
+            self.conv_downsample = nn.Conv2d(in_channels, out_channels, kernel_size=(1, 3),
+                                             padding=(0, 1))
+        self.pool = tuple(int(k) for k in pool)
 
     def forward(self, x, counts):
-        mask = _counts_mask(counts, x.shape[-1])
-        mask = None if mask is None else mask[:, None, None, :]  # [B, 1, 1, T]
+        mask = _map_mask(counts, x.shape[-1])
         out = x
-        if self.pre_norm is not None:
-            out = _zero_padded(F.selu(_masked_batch_norm(self.pre_norm, x, mask)), mask)
+        if self.pre_activation:
+            out = _zero_padded(F.selu(_masked_batch_norm(self.bn1, x, mask)), mask)
         out = self.conv1(out)
-        out = _zero_padded(F.selu(_masked_batch_norm(self.norm, out, mask)), mask)
+        out = _zero_padded(F.selu(_masked_batch_norm(self.bn2, out, mask)), mask)
         out = self.conv2(out)
-        identity = x if self.shortcut is None else self.shortcut(x)
+        identity = self.conv_downsample(x) if self.downsample else x
         out = _zero_padded(out + identity, mask)
-        return _max_pool_time(out, counts, self.pool)
+        return _max_pool(out, counts, self.pool)
 
 
 # ---------------------------------------------------------------- graphs
@@ -223,7 +287,20 @@ def _attention_weights(scores, mask, dim):
     return torch.softmax(scores, dim=dim)
 
 
-class _GraphAttention(nn.Module):
+def _xavier_vector(size):
+    """A ``[size, 1]`` attention weight vector, Xavier-normal initialised (as the reference)."""
+    weight = nn.Parameter(torch.empty(size, 1))
+    nn.init.xavier_normal_(weight)
+    return weight
+
+
+def _node_batch_norm(norm, x, mask):
+    """BatchNorm1d over the features of the nodes ``x [B, N, D]`` (statistics over valid nodes)."""
+    mask = None if mask is None else mask.unsqueeze(1)  # [B, 1, N]
+    return _masked_batch_norm(norm, x.transpose(1, 2), mask).transpose(1, 2)
+
+
+class _GraphAttentionLayer(nn.Module):
     """Graph attention layer on a fully connected graph of nodes ``[B, N, D]``.
 
     ``a_ij = softmax_j(w^T tanh(W_a (x_i * x_j)) / temperature)`` over valid
@@ -233,33 +310,32 @@ class _GraphAttention(nn.Module):
     def __init__(self, in_dim, out_dim, temperature=1.0, dropout=0.2):
         super().__init__()
         self.att_proj = nn.Linear(in_dim, out_dim)
-        self.att_weight = nn.Parameter(torch.empty(out_dim, 1))
-        nn.init.xavier_normal_(self.att_weight)
+        self.att_weight = _xavier_vector(out_dim)
         self.proj_with_att = nn.Linear(in_dim, out_dim)
         self.proj_without_att = nn.Linear(in_dim, out_dim)
-        self.norm = nn.BatchNorm1d(out_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.bn = nn.BatchNorm1d(out_dim)
+        self.input_drop = nn.Dropout(dropout)
         self.temperature = float(temperature)
 
     def forward(self, x, mask=None):
-        x = self.dropout(x)
-        pairs = x.unsqueeze(2) * x.unsqueeze(1)  # [B, N, N, D]
+        x = self.input_drop(x)
+        pairs = x.unsqueeze(2) * x.unsqueeze(1)  # [B, N, N, D]: x_i * x_j
         scores = (torch.tanh(self.att_proj(pairs)) @ self.att_weight).squeeze(-1)
         key_mask = None if mask is None else mask.unsqueeze(1)  # [B, 1, N]
         attention = _attention_weights(scores / self.temperature, key_mask, dim=-1)
         out = self.proj_with_att(attention @ x) + self.proj_without_att(x)
-        node_mask = None if mask is None else mask.unsqueeze(1)
-        out = _masked_batch_norm(self.norm, out.transpose(1, 2), node_mask).transpose(1, 2)
-        return _zero_padded(F.selu(out), None if mask is None else mask.unsqueeze(-1))
+        out = F.selu(_node_batch_norm(self.bn, out, mask))
+        return _zero_padded(out, _unsqueeze(mask))
 
 
-class _HeteroGraphAttention(nn.Module):
+class _HtrgGraphAttentionLayer(nn.Module):
     """Heterogeneous stacking graph attention layer (HS-GAL) with a master node.
 
     Temporal nodes ``x1 [B, N1, D]`` and spectral nodes ``x2 [B, N2, D]`` are
     projected by type-specific linear maps and joined into one graph whose
-    pair attention uses one weight vector per pair type (T-T, S-S, T-S). The
-    master node ``[B, 1, D]`` attends to all nodes. Returns the updated
+    pair attention uses one weight vector per pair type (``att_weight11``
+    T-T, ``att_weight22`` S-S, ``att_weight12`` both T-S and S-T). The master
+    node ``[B or 1, 1, D]`` attends to all nodes. Returns the updated
     ``(x1 [B, N1, D'], x2 [B, N2, D'], master [B, 1, D'])``.
     """
 
@@ -268,18 +344,17 @@ class _HeteroGraphAttention(nn.Module):
         self.proj_type1 = nn.Linear(in_dim, in_dim)
         self.proj_type2 = nn.Linear(in_dim, in_dim)
         self.att_proj = nn.Linear(in_dim, out_dim)
-        self.att_proj_master = nn.Linear(in_dim, out_dim)
-        # columns: type1-type1, type1-type2 (both directions), type2-type2
-        self.att_weight = nn.Parameter(torch.empty(out_dim, 3))
-        self.att_weight_master = nn.Parameter(torch.empty(out_dim, 1))
-        nn.init.xavier_normal_(self.att_weight)
-        nn.init.xavier_normal_(self.att_weight_master)
+        self.att_projM = nn.Linear(in_dim, out_dim)
+        self.att_weight11 = _xavier_vector(out_dim)
+        self.att_weight22 = _xavier_vector(out_dim)
+        self.att_weight12 = _xavier_vector(out_dim)
+        self.att_weightM = _xavier_vector(out_dim)
         self.proj_with_att = nn.Linear(in_dim, out_dim)
         self.proj_without_att = nn.Linear(in_dim, out_dim)
-        self.proj_with_att_master = nn.Linear(in_dim, out_dim)
-        self.proj_without_att_master = nn.Linear(in_dim, out_dim)
-        self.norm = nn.BatchNorm1d(out_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.proj_with_attM = nn.Linear(in_dim, out_dim)
+        self.proj_without_attM = nn.Linear(in_dim, out_dim)
+        self.bn = nn.BatchNorm1d(out_dim)
+        self.input_drop = nn.Dropout(dropout)
         self.temperature = float(temperature)
 
     def forward(self, x1, mask1, x2, mask2, master):
@@ -293,52 +368,51 @@ class _HeteroGraphAttention(nn.Module):
                 ones.expand(batch, num1) if mask1 is None else mask1,
                 ones.expand(batch, num2) if mask2 is None else mask2,
             ], dim=1)  # [B, N]
-        x = self.dropout(x)
+        x = self.input_drop(x)
 
-        # node-to-node attention with a weight vector per pair type
+        # node-to-node attention, one weight vector per pair type
         node_type = torch.cat([
             torch.zeros(num1, dtype=torch.long, device=x.device),
             torch.ones(num2, dtype=torch.long, device=x.device),
         ])
-        pair_type = node_type.unsqueeze(0) + node_type.unsqueeze(1)  # [N, N] in {0, 1, 2}
+        pair_type = node_type.unsqueeze(0) + node_type.unsqueeze(1)  # [N, N]: 0 TT, 1 TS/ST, 2 SS
+        weights = torch.cat([self.att_weight11, self.att_weight12, self.att_weight22], dim=1)
         pairs = torch.tanh(self.att_proj(x.unsqueeze(2) * x.unsqueeze(1)))  # [B, N, N, D']
-        scores = (pairs @ self.att_weight).gather(
+        scores = (pairs @ weights).gather(
             -1, pair_type.expand(batch, -1, -1).unsqueeze(-1)
         ).squeeze(-1)  # [B, N, N]
-        key_mask = None if mask is None else mask.unsqueeze(1)
+        key_mask = None if mask is None else mask.unsqueeze(1)  # [B, 1, N]
         attention = _attention_weights(scores / self.temperature, key_mask, dim=-1)
 
-        # master node attends to every valid node
-        master_scores = torch.tanh(self.att_proj_master(x * master)) @ self.att_weight_master
+        # the master node attends to every valid node
+        master_scores = torch.tanh(self.att_projM(x * master)) @ self.att_weightM  # [B, N, 1]
         master_attention = _attention_weights(
             master_scores.transpose(1, 2) / self.temperature, key_mask, dim=-1
         )  # [B, 1, N]
-        master = (self.proj_with_att_master(master_attention @ x)
-                  + self.proj_without_att_master(master))
+        master = self.proj_with_attM(master_attention @ x) + self.proj_without_attM(master)
 
         out = self.proj_with_att(attention @ x) + self.proj_without_att(x)
-        out = _masked_batch_norm(self.norm, out.transpose(1, 2), key_mask).transpose(1, 2)
-        out = _zero_padded(F.selu(out), None if mask is None else mask.unsqueeze(-1))
+        out = _zero_padded(F.selu(_node_batch_norm(self.bn, out, mask)), _unsqueeze(mask))
         return out[:, :num1], out[:, num1:], master
 
 
 class _GraphPool(nn.Module):
-    """Keep the ``max(1, floor(ratio * n))`` valid nodes of highest learned score.
+    """Keep the ``max(1, floor(ratio * n))`` valid nodes of highest score ``sigmoid(w^T x + b)``.
 
-    Kept nodes are scaled by their score ``sigmoid(w^T x + b)`` and sorted by
-    decreasing score. Returns ``(nodes [B, K, D], mask [B, K] or None)`` with
-    ``K`` the largest count of the batch.
+    Kept nodes are scaled by their score and sorted by decreasing score.
+    Returns ``(nodes [B, K, D], mask [B, K] or None)`` with ``K`` the largest
+    count of the batch.
     """
 
     def __init__(self, ratio, dim, dropout=0.3):
         super().__init__()
         self.ratio = float(ratio)
-        self.score = nn.Linear(dim, 1)
-        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(dim, 1)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x, mask=None):
         batch, num_nodes, dim = x.shape
-        scores = torch.sigmoid(self.score(self.dropout(x))).squeeze(-1)  # [B, N]
+        scores = torch.sigmoid(self.proj(self.drop(x))).squeeze(-1)  # [B, N]
         counts = _node_counts(mask, num_nodes, batch, x.device)
         keep = torch.floor(counts.double() * self.ratio).long().clamp(min=1)
         top = int(keep.max())
@@ -362,12 +436,16 @@ def _masked_mean(x, mask):
 def _masked_abs_max(x, mask):
     """Max of ``|x [B, N, D]|`` over valid nodes -> ``[B, D]``."""
     # |x| >= 0, so zeroed padded nodes never exceed the max of the valid ones
-    return _zero_padded(x.abs(), None if mask is None else mask.unsqueeze(-1)).amax(1)
+    return _zero_padded(x.abs(), _unsqueeze(mask)).amax(1)
 
 
 # ----------------------------------------------------------------- model
 class SSLAASIST(nn.Module):
-    """AASIST spoofing countermeasure on the stacked hidden states of an SSL encoder.
+    """SSL-AASIST spoofing countermeasure on the stacked hidden states of an SSL encoder.
+
+    Submodules and parameters carry the names of the reference ``Model``
+    (``LL``, ``first_bn``, ``encoder``, ``GAT_layer_S``, ``HtrgGAT_layer_ST11``,
+    ``pool_hS1``, ...), so its state dict (without ``ssl_model.*``) loads.
 
     Arguments
     ---------
@@ -376,17 +454,25 @@ class SSLAASIST(nn.Module):
         25 for Large).
     feat_dim : int
         Hidden size ``D`` of the encoder (768 / 1024).
+    layer_weighting : str
+        ``"weighted"``: learned softmax-weighted sum of the ``L+1`` hidden
+        states (``L+1`` extra parameters); ``"last"``: the last hidden state
+        only, as the reference.
     proj_dim : int
-        Size ``P`` of the linear projection, the frequency axis of the 2-D map.
+        Size ``P`` of the linear projection ``LL``, the frequency axis of the
+        2-D map (128).
     channels : sequence of (int, int)
-        ``(in, out)`` channels of each residual block; the first ``in`` must be 1.
-    kernel_size : tuple of int
-        Convolution kernel of the residual blocks (odd sizes, "same" padding).
+        ``(in, out)`` channels of each residual block; the first ``in`` must
+        be 1 (the reference's six blocks).
     input_pool : tuple of int
         ``(frequency, time)`` max-pool applied to the map before the encoder.
     block_pool : tuple of int
         ``(frequency, time)`` max-pool after each residual block
         (``(1, 1)`` = none, as SSL-AASIST; AASIST used ``(1, 3)``).
+    pre_activation : bool
+        False (reference): ``conv1`` of a residual block reads the block
+        input and ``bn1`` is frozen and unused; True: ``conv1`` reads
+        ``SELU(bn1(x))``.
     attention_dim : int
         Hidden channels of the 1x1-conv attention producing the node sets.
     gat_dims : tuple of int
@@ -411,9 +497,9 @@ class SSLAASIST(nn.Module):
         Factor applied to the gradient flowing back into the hidden states
         (1.0 = unchanged, 0.0 = frozen encoder).
 
-    Parameter counts with the defaults: 363,575 for ``SSLAASIST(13, 768)``
-    (WavLM Base/Base+), 396,355 for ``SSLAASIST(25, 1024)`` (WavLM Large)
-    (363,587 for ``(25, 768)``, 396,343 for ``(13, 1024)``).
+    Parameter counts with the defaults: 447,242 for ``feat_dim=1024`` and
+    414,474 for ``768`` with ``layer_weighting="last"`` (the reference's,
+    ``128 * feat_dim + 316,170``); ``"weighted"`` adds ``num_layers``.
 
     Example
     -------
@@ -423,19 +509,23 @@ class SSLAASIST(nn.Module):
     >>> hidden = torch.randn(4, 3, 40, 16)  # [L+1, B, T, D]
     >>> backend(hidden, torch.tensor([1.0, 0.8, 0.5])).shape  # logits
     torch.Size([3, 2])
-    >>> sum(p.numel() for p in SSLAASIST(25, 1024).parameters())  # WavLM Large
-    396355
+    >>> reference = SSLAASIST(25, 1024, layer_weighting="last")  # XLS-R / WavLM Large
+    >>> sum(p.numel() for p in reference.parameters())
+    447242
+    >>> sum(p.numel() for p in SSLAASIST(13, 768, layer_weighting="last").parameters())
+    414474
     """
 
     def __init__(
         self,
         num_layers,
         feat_dim,
+        layer_weighting="weighted",
         proj_dim=128,
-        channels=((1, 32), (32, 32), (32, 64), (64, 64)),
-        kernel_size=(3, 3),
+        channels=((1, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64)),
         input_pool=(3, 3),
         block_pool=(1, 1),
+        pre_activation=False,
         attention_dim=128,
         gat_dims=(64, 32),
         pool_ratios=(0.5, 0.5, 0.5, 0.5),
@@ -454,8 +544,13 @@ class SSLAASIST(nn.Module):
         for (_, out_prev), (in_next, _) in zip(channels[:-1], channels[1:]):
             if out_prev != in_next:
                 raise ValueError(f"channels do not chain: {channels}")
+        if layer_weighting not in _LAYER_WEIGHTINGS:
+            raise ValueError(
+                f"layer_weighting must be one of {_LAYER_WEIGHTINGS}, got {layer_weighting!r}"
+            )
         self.num_layers = int(num_layers)
         self.feat_dim = int(feat_dim)
+        self.layer_weighting = layer_weighting
         self.proj_dim = int(proj_dim)
         self.input_pool = tuple(int(k) for k in input_pool)
         self.num_classes = int(num_classes)
@@ -465,18 +560,25 @@ class SSLAASIST(nn.Module):
         gat_in, gat_out = int(gat_dims[0]), int(gat_dims[1])
         width = channels[-1][1]
 
-        self.layer_weights = nn.Parameter(torch.zeros(self.num_layers))
-        self.proj = nn.Linear(self.feat_dim, self.proj_dim)
-        self.input_norm = nn.BatchNorm2d(1)
+        self.register_parameter(
+            "layer_weights",
+            nn.Parameter(torch.zeros(self.num_layers)) if layer_weighting == "weighted" else None,
+        )
+        self.LL = nn.Linear(self.feat_dim, self.proj_dim)
+        self.first_bn = nn.BatchNorm2d(1)
+        # encoder.<i>.0.<layer>: the reference's nn.Sequential(nn.Sequential(block), ...)
         self.encoder = nn.ModuleList(
-            _ResidualBlock2d(c_in, c_out, first=i == 0, kernel_size=tuple(kernel_size),
-                             pool=tuple(block_pool))
+            nn.ModuleList([_ResidualBlock(c_in, c_out, first=i == 0,
+                                          pre_activation=pre_activation, pool=block_pool)])
             for i, (c_in, c_out) in enumerate(channels)
         )
-        self.encoder_norm = nn.BatchNorm2d(width)
-        self.att_conv1 = nn.Conv2d(width, int(attention_dim), kernel_size=1)
-        self.att_norm = nn.BatchNorm2d(int(attention_dim))
-        self.att_conv2 = nn.Conv2d(int(attention_dim), width, kernel_size=1)
+        self.first_bn1 = nn.BatchNorm2d(width)
+        self.attention = nn.Sequential(
+            nn.Conv2d(width, int(attention_dim), kernel_size=1),
+            nn.SELU(),
+            nn.BatchNorm2d(int(attention_dim)),
+            nn.Conv2d(int(attention_dim), width, kernel_size=1),
+        )
 
         num_spectral = self.proj_dim // self.input_pool[0]
         for _ in channels:
@@ -484,65 +586,81 @@ class SSLAASIST(nn.Module):
         if num_spectral < 1:
             raise ValueError("proj_dim too small for the frequency pooling")
         self.num_spectral_nodes = num_spectral
-        self.pos_spectral = nn.Parameter(torch.randn(1, num_spectral, width))
+        self.pos_S = nn.Parameter(torch.randn(1, num_spectral, width))
+        self.master1 = nn.Parameter(torch.randn(1, 1, gat_in))
+        self.master2 = nn.Parameter(torch.randn(1, 1, gat_in))
 
-        self.gat_spectral = _GraphAttention(width, gat_in, temperatures[0], graph_dropout)
-        self.gat_temporal = _GraphAttention(width, gat_in, temperatures[1], graph_dropout)
-        self.pool_spectral = _GraphPool(pool_ratios[0], gat_in, pool_dropout)
-        self.pool_temporal = _GraphPool(pool_ratios[1], gat_in, pool_dropout)
+        self.GAT_layer_S = _GraphAttentionLayer(width, gat_in, temperatures[0], graph_dropout)
+        self.GAT_layer_T = _GraphAttentionLayer(width, gat_in, temperatures[1], graph_dropout)
+        self.HtrgGAT_layer_ST11 = _HtrgGraphAttentionLayer(gat_in, gat_out, temperatures[2],
+                                                           graph_dropout)
+        self.HtrgGAT_layer_ST12 = _HtrgGraphAttentionLayer(gat_out, gat_out, temperatures[3],
+                                                           graph_dropout)
+        self.HtrgGAT_layer_ST21 = _HtrgGraphAttentionLayer(gat_in, gat_out, temperatures[2],
+                                                           graph_dropout)
+        self.HtrgGAT_layer_ST22 = _HtrgGraphAttentionLayer(gat_out, gat_out, temperatures[3],
+                                                           graph_dropout)
 
-        self.masters = nn.ParameterList(
-            nn.Parameter(torch.randn(1, 1, gat_in)) for _ in range(2)
-        )
-        self.hsgal1 = nn.ModuleList(
-            _HeteroGraphAttention(gat_in, gat_out, temperatures[2], graph_dropout)
-            for _ in range(2)
-        )
-        self.hsgal2 = nn.ModuleList(
-            _HeteroGraphAttention(gat_out, gat_out, temperatures[3], graph_dropout)
-            for _ in range(2)
-        )
-        self.branch_pool_spectral = nn.ModuleList(
-            _GraphPool(pool_ratios[2], gat_out, pool_dropout) for _ in range(2)
-        )
-        self.branch_pool_temporal = nn.ModuleList(
-            _GraphPool(pool_ratios[3], gat_out, pool_dropout) for _ in range(2)
-        )
-        self.branch_dropout = nn.Dropout(branch_dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.pool_S = _GraphPool(pool_ratios[0], gat_in, pool_dropout)
+        self.pool_T = _GraphPool(pool_ratios[1], gat_in, pool_dropout)
+        self.pool_hS1 = _GraphPool(pool_ratios[2], gat_out, pool_dropout)
+        self.pool_hT1 = _GraphPool(pool_ratios[3], gat_out, pool_dropout)
+        self.pool_hS2 = _GraphPool(pool_ratios[2], gat_out, pool_dropout)
+        self.pool_hT2 = _GraphPool(pool_ratios[3], gat_out, pool_dropout)
+
+        self.drop_way = nn.Dropout(branch_dropout)
+        self.drop = nn.Dropout(dropout)
         self.out_layer = nn.Linear(5 * gat_out, self.num_classes)
 
     def normalized_layer_weights(self):
-        """Softmax-normalised layer weights, shape ``[L+1]``."""
+        """Weights of the ``L+1`` hidden states ``[L+1]`` (``"last"``: one-hot on the last)."""
+        if self.layer_weights is None:
+            weights = torch.zeros(self.num_layers, device=self.LL.weight.device)
+            weights[-1] = 1.0
+            return weights
         return torch.softmax(self.layer_weights, dim=-1)
 
-    def _feature_map(self, hidden, counts):
-        """Weighted layer sum -> projection -> pooled 2-D map ``[B, 1, F', T']``."""
-        if counts is not None:
-            valid = _counts_mask(counts, hidden.shape[2])
+    def _features(self, hidden, counts):
+        """SSL features ``[B, T, D]`` (zero on padded frames): last or weighted hidden states."""
+        valid = None if counts is None else _counts_mask(counts, hidden.shape[2])
+        if self.layer_weights is None:
+            return _zero_padded(hidden[-1], _unsqueeze(valid))
+        if valid is not None:  # before the sum: NaN / inf in the padding stays out
             hidden = hidden.masked_fill(~valid[None, :, :, None], 0.0)
-        x = self.proj(weighted_layer_sum(hidden, self.layer_weights))  # [B, T, P]
-        if counts is not None:
-            x = _zero_padded(x, valid.unsqueeze(-1))
+        return weighted_layer_sum(hidden, self.layer_weights)
+
+    def _feature_map(self, hidden, counts):
+        """Features -> ``LL`` -> pooled, normalised 2-D map ``[B, 1, F', T']``."""
+        x = self.LL(self._features(hidden, counts))  # [B, T, P]
+        x = _zero_padded(x, _unsqueeze(_counts_mask(counts, x.shape[1])))
         x = x.transpose(1, 2).unsqueeze(1)  # [B, 1, P, T]
-        x, counts = _max_pool_time(x, counts, self.input_pool)
+        x, counts = _max_pool(x, counts, self.input_pool)
         mask = _map_mask(counts, x.shape[-1])
-        x = _zero_padded(F.selu(_masked_batch_norm(self.input_norm, x, mask)), mask)
+        x = _zero_padded(F.selu(_masked_batch_norm(self.first_bn, x, mask)), mask)
         return x, counts
 
     def _nodes(self, x, counts):
         """Spectral ``[B, F', C]`` and temporal ``[B, T', C]`` nodes (+ temporal mask)."""
         mask = _map_mask(counts, x.shape[-1])  # [B, 1, 1, T'] or None
-        w = self.att_conv1(x)
-        w = _zero_padded(F.selu(w), mask)
-        w = self.att_conv2(_masked_batch_norm(self.att_norm, w, mask))  # [B, C, F', T']
+        conv1, _, norm, conv2 = self.attention
+        w = _zero_padded(F.selu(conv1(x)), mask)
+        w = conv2(_masked_batch_norm(norm, w, mask))  # [B, C, F', T']
         # spectral nodes: attention over (valid) time
         spectral = (x * _attention_weights(w, mask, dim=-1)).sum(-1)  # [B, C, F']
-        spectral = spectral.transpose(1, 2) + self.pos_spectral
+        spectral = spectral.transpose(1, 2) + self.pos_S
         # temporal nodes: attention over frequency
         temporal = (x * torch.softmax(w, dim=-2)).sum(-2).transpose(1, 2)  # [B, T', C]
         node_mask = _counts_mask(counts, temporal.shape[1])
         return spectral, _zero_padded(temporal, _unsqueeze(node_mask)), node_mask
+
+    def _branch(self, first, pool_s, pool_t, second, master, t, t_mask, s, s_mask):
+        """One HS-GAL branch: ``(t, s, master)`` after the residual second layer."""
+        t, s, master = first(t, t_mask, s, s_mask, master)
+        s, s_mask = pool_s(s, s_mask)
+        t, t_mask = pool_t(t, t_mask)
+        t_aug, s_aug, master_aug = second(t, t_mask, s, s_mask, master)
+        return (self.drop_way(t + t_aug), self.drop_way(s + s_aug),
+                self.drop_way(master + master_aug), t_mask, s_mask)
 
     def embed(self, hidden, lengths=None):
         """Readout ``[max|T|, mean T, max|S|, mean S, master]``.
@@ -558,34 +676,27 @@ class SSLAASIST(nn.Module):
             counts = valid_frame_counts(lengths, hidden.shape[2])
 
         x, counts = self._feature_map(hidden, counts)
-        for block in self.encoder:
+        for (block,) in self.encoder:
             x, counts = block(x, counts)
         mask = _map_mask(counts, x.shape[-1])
-        x = _zero_padded(F.selu(_masked_batch_norm(self.encoder_norm, x, mask)), mask)
+        x = _zero_padded(F.selu(_masked_batch_norm(self.first_bn1, x, mask)), mask)
 
         spectral, temporal, temporal_mask = self._nodes(x, counts)
-        spectral, spectral_mask = self.pool_spectral(self.gat_spectral(spectral))
-        temporal, temporal_mask = self.pool_temporal(
-            self.gat_temporal(temporal, temporal_mask), temporal_mask
+        spectral, spectral_mask = self.pool_S(self.GAT_layer_S(spectral))
+        temporal, temporal_mask = self.pool_T(
+            self.GAT_layer_T(temporal, temporal_mask), temporal_mask
         )
 
-        branches = []
-        for i in range(2):
-            master = self.masters[i].expand(x.shape[0], -1, -1)
-            t, s, master = self.hsgal1[i](temporal, temporal_mask, spectral, spectral_mask,
-                                          master)
-            s, s_mask = self.branch_pool_spectral[i](s, spectral_mask)
-            t, t_mask = self.branch_pool_temporal[i](t, temporal_mask)
-            t_aug, s_aug, master_aug = self.hsgal2[i](t, t_mask, s, s_mask, master)
-            branches.append((
-                self.branch_dropout(t + t_aug),
-                self.branch_dropout(s + s_aug),
-                self.branch_dropout(master + master_aug),
-            ))
+        nodes = (temporal, temporal_mask, spectral, spectral_mask)
+        t1, s1, master1, t_mask, s_mask = self._branch(
+            self.HtrgGAT_layer_ST11, self.pool_hS1, self.pool_hT1, self.HtrgGAT_layer_ST12,
+            self.master1, *nodes)
+        t2, s2, master2, _, _ = self._branch(
+            self.HtrgGAT_layer_ST21, self.pool_hS2, self.pool_hT2, self.HtrgGAT_layer_ST22,
+            self.master2, *nodes)
         # both branches keep the same number of nodes per utterance
-        t = torch.maximum(branches[0][0], branches[1][0])
-        s = torch.maximum(branches[0][1], branches[1][1])
-        master = torch.maximum(branches[0][2], branches[1][2])
+        t, s = torch.maximum(t1, t2), torch.maximum(s1, s2)
+        master = torch.maximum(master1, master2)
         return torch.cat([
             _masked_abs_max(t, t_mask), _masked_mean(t, t_mask),
             _masked_abs_max(s, s_mask), _masked_mean(s, s_mask),
@@ -598,16 +709,4 @@ class SSLAASIST(nn.Module):
         ``hidden [L+1, B, T, D]``: stacked hidden states; ``lengths [B]``: relative
         lengths in (0, 1] (None: no padding).
         """
-        return self.out_layer(self.dropout(self.embed(hidden, lengths)))
-
-
-def _map_mask(counts, num_frames):
-    """``[B, 1, 1, T]`` mask of a 2-D map, or None."""
-    mask = _counts_mask(counts, num_frames)
-    return None if mask is None else mask[:, None, None, :]
-
-
-def _unsqueeze(mask):
-    """``mask [B, N] -> [B, N, 1]`` (None stays None)."""
-    return None if mask is None else mask.unsqueeze(-1)
-
+        return self.out_layer(self.drop(self.embed(hidden, lengths)))
