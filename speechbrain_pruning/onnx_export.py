@@ -13,11 +13,24 @@ Runtime on a *different* padded batch (other batch size and length) and
 compared with PyTorch: a difference above ``atol`` is an error. The figures
 go to ``<folder>/onnx_report.json``.
 
+With ``int8=True`` the checked ``model.onnx`` is also quantised with ONNX
+Runtime's dynamic quantisation (int8 weights of the matrix products,
+activations quantised on the fly: ``model.int8.onnx``). Its effect is measured
+on real audio (``eval_files``: the recipe passes files of its evaluation
+split): cosine similarity of int8 to fp32 embeddings (speaker models) or the
+change of the scores and of the decisions at the exported threshold
+(countermeasures), through the interface's own ``encode_batch`` /
+``score_batch``. The figures go to the report and to a section of the model
+card (``README.md``); ``manifest.json`` is rewritten so the ONNX files travel
+with the folder. On CPUs without fast integer convolutions int8 can be slower
+than fp32 (``benchmarks/onnx_speed.py``).
+
 Usage::
 
     python -m speechbrain_pruning.onnx_export results/.../exported [--wavlm-only]
+    python -m speechbrain_pruning.onnx_export results/.../exported --int8 --eval-files a.wav b.flac
 
-then ``model.use_onnx()`` on the loaded interface.
+then ``model.use_onnx()`` (or ``model.use_onnx(int8=True)``) on the loaded interface.
 """
 
 import argparse
@@ -31,7 +44,10 @@ import torch
 
 from .pretrained import load_exported
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "quantize_onnx_int8", "measure_int8_effect", "update_model_card"]
+
+INT8_NAME = "model.int8.onnx"
+CARD_SECTION = "## ONNX deployment"
 
 
 class _Graph(torch.nn.Module):
@@ -57,7 +73,8 @@ def _padded_batch(batch, seconds, lens, seed):
     return wavs, lens
 
 
-def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4):
+def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4, int8=False,
+                eval_files=None, max_eval_files=64):
     """Export an exported folder to ONNX and check it; returns the report dict.
 
     Arguments
@@ -73,11 +90,20 @@ def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4):
         ONNX opset.
     atol : float
         Largest accepted absolute difference to PyTorch on the check batch.
+    int8 : bool
+        Also write ``model.int8.onnx`` (:func:`quantize_onnx_int8`) and measure
+        its effect on ``eval_files`` (:func:`measure_int8_effect`).
+    eval_files : list of str, optional
+        Audio files for the int8 measurement (the first ``max_eval_files``);
+        without them the effect is not measured (and the card says so).
+    max_eval_files : int
+        Cap on the number of files measured.
 
     Returns
     -------
     dict
-        ``path``, ``max_abs_diff``, ``check_shape``, ``output_shape``.
+        ``path``, ``max_abs_diff``, ``check_shape``, ``output_shape`` (and
+        ``int8``: the quantised file and its measured effect).
     """
     import onnxruntime as ort
 
@@ -109,13 +135,126 @@ def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4):
         diff = float(np.abs(got - ref).max())
     report = {"path": str(path), "max_abs_diff": diff, "atol": atol, "opset": opset,
               "check_shape": list(wavs.shape), "output_shape": list(ref.shape)}
-    reports = folder / "onnx_report.json"
-    previous = json.loads(reports.read_text()) if reports.is_file() else {}
-    previous[path.name] = report
-    reports.write_text(json.dumps(previous, indent=2) + "\n")
     if diff > atol:
+        _save_report(folder, path.name, report)
         raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.3g} > {atol}")
+    if int8:
+        if wavlm_only:
+            raise ValueError("int8 export applies to the full model (not --wavlm-only)")
+        int8_path = quantize_onnx_int8(path, path.parent / INT8_NAME)
+        files = list(eval_files or [])[:max_eval_files]
+        effect = measure_int8_effect(model, path, int8_path, files) if files else None
+        report["int8"] = {"path": str(int8_path), "bytes": int8_path.stat().st_size,
+                          "fp32_bytes": path.stat().st_size, "effect": effect}
+    reports = _save_report(folder, path.name, report)
+    update_model_card(folder, reports)
+    from .pruning.export import write_manifest
+
+    write_manifest(folder)
     return report
+
+
+def _save_report(folder, name, report):
+    reports = Path(folder) / "onnx_report.json"
+    previous = json.loads(reports.read_text()) if reports.is_file() else {}
+    previous[name] = report
+    reports.write_text(json.dumps(previous, indent=2) + "\n")
+    return previous
+
+
+def quantize_onnx_int8(fp32_path, int8_path):
+    """Dynamic int8 quantisation of an ONNX file (ONNX Runtime, signed int8 weights).
+
+    Returns the path of the quantised file.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    int8_path = Path(int8_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    return int8_path
+
+
+def _outputs(model, files):
+    """Per-file outputs through the interface's public API: embeddings or scores."""
+    outs = []
+    for path in files:
+        wav = model.load_file(path)[None]
+        if hasattr(model, "encode_batch"):
+            outs.append(model.encode_batch(wav).reshape(-1).float())
+        else:
+            outs.append(model.score_batch(wav).reshape(-1).float())
+    return torch.stack(outs)
+
+
+def measure_int8_effect(model, fp32_path, int8_path, files):
+    """The int8 model against the fp32 one on audio ``files`` (one file per batch).
+
+    Speaker models (``encode_batch``): cosine similarity of the embeddings
+    (mean, min, 5th percentile). Countermeasures (``score_batch``): absolute
+    score change (mean, max) and the share of decisions that flip at the
+    exported ``threshold``. ``model`` is left running PyTorch.
+
+    Returns
+    -------
+    dict
+        The figures and ``num_files``.
+    """
+    try:
+        fp32 = _outputs(model.use_onnx(fp32_path), files)
+        int8 = _outputs(model.use_onnx(int8_path), files)
+    finally:
+        model.use_onnx(False)
+    result = {"num_files": len(files)}
+    if hasattr(model, "encode_batch"):
+        cosine = torch.nn.functional.cosine_similarity(fp32, int8, dim=-1).numpy()
+        result.update(cosine_mean=float(cosine.mean()), cosine_min=float(cosine.min()),
+                      cosine_p5=float(np.percentile(cosine, 5)))
+    else:
+        change = (fp32 - int8).abs().reshape(-1).numpy()
+        result.update(score_change_mean=float(change.mean()), score_change_max=float(change.max()))
+        threshold = getattr(model.hparams, "threshold", None)
+        if threshold is not None:
+            flips = (fp32.reshape(-1) >= threshold) != (int8.reshape(-1) >= threshold)
+            result.update(threshold=float(threshold), decision_flips=float(flips.float().mean()))
+    return result
+
+
+def update_model_card(folder, reports):
+    """Write the ONNX section of ``<folder>/README.md`` (replaced if present)."""
+    card = Path(folder) / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    if CARD_SECTION in text:
+        start = text.index(CARD_SECTION)
+        end = text.find("\n## ", start + len(CARD_SECTION))
+        text = text[:start] + (text[end + 1:] if end >= 0 else "")
+    lines = [CARD_SECTION, "",
+             "| file | checked against PyTorch (max abs diff, padded batch) |", "|---|---|"]
+    for name, report in reports.items():
+        lines.append(f"| `{name}` | {report['max_abs_diff']:.1e} on {report['check_shape']} |")
+    for name, report in reports.items():
+        int8 = report.get("int8")
+        if not int8:
+            continue
+        lines += ["", f"int8 (`{Path(int8['path']).name}`, ONNX Runtime dynamic quantisation, "
+                      f"{int8['bytes'] / 2**20:.1f} MiB vs {int8['fp32_bytes'] / 2**20:.1f} MiB):"]
+        effect = int8.get("effect")
+        if not effect:
+            lines.append("effect not measured (no evaluation files given).")
+        elif "cosine_mean" in effect:
+            lines.append(f"cosine similarity to fp32 embeddings over {effect['num_files']} files: "
+                         f"mean {effect['cosine_mean']:.4f}, 5th percentile "
+                         f"{effect['cosine_p5']:.4f}, min {effect['cosine_min']:.4f}.")
+        else:
+            line = (f"score change against fp32 over {effect['num_files']} files: mean "
+                    f"{effect['score_change_mean']:.4g}, max {effect['score_change_max']:.4g}")
+            if "decision_flips" in effect:
+                line += (f"; decisions flipped at the threshold {effect['threshold']:.4g}: "
+                         f"{effect['decision_flips']:.1%}")
+            lines.append(line + ".")
+    lines += ["", "Load with `model.use_onnx()` (or `model.use_onnx(int8=True)`).", ""]
+    card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
 
 
 def main(argv=None):
@@ -124,10 +263,17 @@ def main(argv=None):
     parser.add_argument("--wavlm-only", action="store_true")
     parser.add_argument("--output")
     parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--int8", action="store_true",
+                        help="also write model.int8.onnx (dynamic quantisation)")
+    parser.add_argument("--eval-files", nargs="*", default=None,
+                        help="audio files on which the int8 effect is measured")
     args = parser.parse_args(argv)
-    report = export_onnx(args.folder, args.wavlm_only, args.output, args.opset)
+    report = export_onnx(args.folder, args.wavlm_only, args.output, args.opset, int8=args.int8,
+                         eval_files=args.eval_files)
     print(f"{report['path']}: ONNX Runtime vs PyTorch max |diff| {report['max_abs_diff']:.2e} "
           f"on a padded batch {report['check_shape']}")
+    if report.get("int8"):
+        print(f"{report['int8']['path']}: {report['int8']['effect'] or 'effect not measured'}")
     return 0
 
 

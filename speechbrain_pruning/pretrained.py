@@ -110,11 +110,12 @@ class PrunedInterface(Pretrained):
         """The model's computation ``(wavs [B, S], wav_lens [B]) -> output`` (ONNX-exportable)."""
         raise NotImplementedError(f"{type(self).__name__} has no single-graph computation")
 
-    def use_onnx(self, path=None, threads=None):
+    def use_onnx(self, path=None, threads=None, int8=False):
         """Run :meth:`graph` with ONNX Runtime from now on (``path``: default
-        ``<folder>/model.onnx``, written by
-        :func:`speechbrain_pruning.onnx_export.export_onnx`); ``path=False`` goes back
-        to PyTorch. The public methods (``encode_batch``, ``score_batch``...) are unchanged.
+        ``<folder>/model.onnx``, or ``<folder>/model.int8.onnx`` with ``int8=True``,
+        written by :func:`speechbrain_pruning.onnx_export.export_onnx`); ``path=False``
+        goes back to PyTorch. The public methods (``encode_batch``, ``score_batch``...)
+        are unchanged.
 
         Example
         -------
@@ -127,7 +128,8 @@ class PrunedInterface(Pretrained):
             return self
         import onnxruntime as ort
 
-        path = Path(path) if path else Path(self.hparams.model_folder) / "model.onnx"
+        default = "model.int8.onnx" if int8 else "model.onnx"
+        path = Path(path) if path else Path(self.hparams.model_folder) / default
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no ONNX file; write it with "
                                     "speechbrain_pruning.onnx_export.export_onnx(folder)")

@@ -39,3 +39,37 @@ def test_wavlm_alone_and_errors(exported, tmp_path):
     model = PrunedSpeakerRecognition.from_hparams(exported)
     with pytest.raises(FileNotFoundError, match="no ONNX file"):
         model.use_onnx(tmp_path / "missing.onnx")
+
+
+def test_int8_export_is_measured_and_written_into_the_model_card(exported, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from speechbrain_pruning.pruning.export import write_manifest
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"utt{i}.wav")
+        sf.write(files[-1], 0.1 * rng.standard_normal(16000 + 3000 * i), 16000)
+    write_manifest(exported)
+    report = export_onnx(exported, int8=True, eval_files=[str(f) for f in files])
+    effect = report["int8"]["effect"]
+    assert effect["num_files"] == 4
+    assert 0.9 < effect["cosine_min"] <= effect["cosine_mean"] <= 1.0 + 1e-6
+    assert report["int8"]["bytes"] < report["int8"]["fp32_bytes"]
+    card = (exported / "README.md").read_text()
+    assert card.count("## ONNX deployment") == 1
+    assert f"mean {effect['cosine_mean']:.4f}" in card
+    manifest = json.loads((exported / "manifest.json").read_text())["files"]
+    assert {"model.onnx", "model.int8.onnx", "onnx_report.json"} <= set(manifest)
+    model = PrunedSpeakerRecognition.from_hparams(exported).use_onnx(int8=True)
+    wav = torch.from_numpy(sf.read(files[0], dtype="float32")[0])[None]
+    int8 = model.encode_batch(wav).reshape(-1)
+    fp32 = model.use_onnx(False).encode_batch(wav).reshape(-1)
+    cosine = float(torch.nn.functional.cosine_similarity(int8, fp32, dim=0))
+    assert abs(cosine - 1.0) < 0.1 and not torch.equal(int8, fp32)  # really quantised
+    # a second export replaces the card section instead of adding one
+    export_onnx(exported, int8=True)
+    card = (exported / "README.md").read_text()
+    assert card.count("## ONNX deployment") == 1 and "effect not measured" in card
