@@ -34,6 +34,7 @@ then ``model.use_onnx()`` (or ``model.use_onnx(int8=True)``) on the loaded inter
 """
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -62,6 +63,30 @@ class _Graph(torch.nn.Module):
         if self.wavlm_only:
             return self.interface.mods.wavlm(wavs, wav_lens)
         return self.interface.graph(wavs, wav_lens)
+
+
+def _traceable_length_to_mask(length, max_len=None, dtype=None, device=None):
+    """SpeechBrain's ``length_to_mask`` without ``expand(len(length), ...)``, which
+    the tracer would freeze to the example's batch size (broadcasting instead)."""
+    if max_len is None:
+        max_len = length.max().long().item()
+    mask = torch.arange(max_len, device=length.device, dtype=length.dtype)[None] \
+        < length.unsqueeze(1)
+    return mask.to(dtype=dtype or length.dtype, device=device or length.device)
+
+
+@contextlib.contextmanager
+def _traceable_speechbrain():
+    """Patch the SpeechBrain modules whose masks would bake the batch size into the graph
+    (ECAPA-TDNN's SE blocks and attentive statistics pooling)."""
+    from speechbrain.lobes.models import ECAPA_TDNN
+
+    original = ECAPA_TDNN.length_to_mask
+    ECAPA_TDNN.length_to_mask = _traceable_length_to_mask
+    try:
+        yield
+    finally:
+        ECAPA_TDNN.length_to_mask = original
 
 
 def _padded_batch(batch, seconds, lens, seed):
@@ -115,7 +140,7 @@ def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4, int8
     dynamic = {"wavs": {0: "batch", 1: "samples"}, "wav_lens": {0: "batch"}}
     dynamic[out_name] = {1: "batch", 2: "frames"} if wavlm_only else {0: "batch"}
     example = _padded_batch(2, 2.0, [1.0, 0.7], seed=0)
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), _traceable_speechbrain():
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, example, str(path), input_names=["wavs", "wav_lens"],
                           output_names=[out_name], dynamic_axes=dynamic, opset_version=opset,

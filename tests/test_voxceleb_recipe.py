@@ -65,6 +65,11 @@ def test_recipe_prunes_exports_and_interface_reloads(corpus_and_wavlm, tmp_path,
     assert np.abs(gated_scores - final_scores).max() < 1e-4 * max(1.0, np.abs(gated_scores).max())
     report = json.loads((exported / "pruning_report.json").read_text())
     assert report["params_after"] == results["params"] < report["reference_params"]
+    # onnx_export: int8 -> checked model.onnx, model.int8.onnx measured on the trial audio
+    effect = results["onnx"]["int8"]["effect"]
+    assert results["onnx"]["max_abs_diff"] < 1e-4 and effect["num_files"] > 5
+    assert 0.9 < effect["cosine_min"] <= effect["cosine_mean"] <= 1.0 + 1e-6
+    assert f"mean {effect['cosine_mean']:.4f}" in (exported / "README.md").read_text()
 
     model = PrunedSpeakerRecognition.from_hparams(source=exported, savedir=exported)
     # the decision threshold is the raw-cosine EER threshold (the interface scores raw cosine)
@@ -154,6 +159,11 @@ def test_ecapa_backend_through_the_recipe(corpus_and_wavlm, tmp_path):
     )
     model = PrunedSpeakerRecognition.from_hparams(source=out / "exported")
     assert type(model.mods.backend).__name__ == "WeightedLayerECAPA"
+    assert results["onnx"]["max_abs_diff"] < 1e-4  # the ECAPA back-end exports to ONNX too
+    wavs = 0.1 * torch.randn(2, 20000)
+    lens = torch.tensor([1.0, 0.6])
+    reference = model.encode_batch(wavs, lens)
+    assert (model.use_onnx().encode_batch(wavs, lens) - reference).abs().max() < 1e-4
 
 
 @pytest.mark.parametrize("name", ["mhfa_base_plus", "mhfa_large", "ecapa_base_plus"])

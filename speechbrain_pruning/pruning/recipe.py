@@ -228,7 +228,8 @@ def run_recipe(argv, brain_class, prepare, prepare_kwargs, dataio_prep, evaluate
 
 def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, exported,
                        export_hparams=None, metrics=None, title="Pruned WavLM model",
-                       folders=("scores_gated", "scores_exported"), extra_files=None):
+                       folders=("scores_gated", "scores_exported"), extra_files=None,
+                       onnx_files=None):
     """Evaluate the trained (gated) model, export it, evaluate the exported folder.
 
     Arguments
@@ -253,6 +254,11 @@ def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, expo
         threshold) and the figures of the model card.
     extra_files : dict, optional
         Files / folders copied into the export (see ``export_model``).
+    onnx_files : list of str, optional
+        Audio files on which an int8 ONNX export is measured. The yaml's
+        ``onnx_export`` (``null`` / ``fp32`` / ``int8``) chooses whether
+        ``model.onnx`` (checked against PyTorch) and ``model.int8.onnx`` (its
+        effect on these files in the model card) are written into the export.
 
     Returns
     -------
@@ -274,5 +280,13 @@ def export_and_rescore(brain, hparams, modules, interface, evaluate, gated, expo
     summary = {"gated": before, "exported": after, "params": report["params_after"],
                "reference_params": report["reference_params"], "macs": report["macs_after"],
                "sparsity": report["sparsity"]}
+    onnx = hparams.get("onnx_export")
+    if onnx:
+        if onnx not in ("fp32", "int8"):
+            raise ValueError(f"onnx_export must be null, fp32 or int8, got {onnx!r}")
+        from ..onnx_export import export_onnx
+
+        summary["onnx"] = export_onnx(out / "exported", int8=onnx == "int8",
+                                      eval_files=onnx_files)
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     return summary

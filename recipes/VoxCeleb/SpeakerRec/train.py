@@ -112,6 +112,7 @@ def evaluate_and_export(brain, hparams, prep):
         metrics=lambda results: {f"{k} EER %": v["eer"] for k, v in results.items()}
         | {f"{k} minDCF": v["min_dcf"] for k, v in results.items()},
         title="WavLM + speaker back-end pruned in situ on VoxCeleb",
+        onnx_files=sorted(set(utterances.values())),
     )
 
 
