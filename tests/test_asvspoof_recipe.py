@@ -43,6 +43,13 @@ def recipe_args(corpus, wavlm, out, *extra, hparams="tiny_cpu.yaml"):
             "--num_hidden_states=4", "--batch_size=4", "--segment_seconds=1.0", *extra]
 
 
+def results_labels(corpus, ids):
+    """1 = bona fide, in the order of ``ids``, from the eval protocol."""
+    keys = {f[1]: f[8] for f in (line.split() for line in
+            (corpus / "ASVspoof5.eval.track_1.tsv").read_text().splitlines())}
+    return [1 if keys[i] == "bonafide" else 0 for i in ids]
+
+
 def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, tmp_path,
                                                     monkeypatch):
     from device_scan import scan_brain_steps
@@ -63,13 +70,38 @@ def test_recipe_scores_exports_and_detector_reloads(cm_train, corpus_and_wavlm, 
     assert "A05" in table and "C01" in table  # per-attack and per-codec breakdowns
     assert results["exported"]["eval"]["eer"] == pytest.approx(results["gated"]["eval"]["eer"])
 
+    # calibration fitted on dev: raw and calibrated metrics on every split
+    from speechbrain_pruning.spoofing.calibration import LinearCalibration
+    from speechbrain_pruning.spoofing.metrics import bayes_threshold, evaluate_cm
+
+    calibration = LinearCalibration.from_dict(results["gated"]["dev"]["calibrated"]["calibration"])
+    _, llrs = read_scores(out / "scores_gated" / "scores_eval.llr.txt")
+    assert np.allclose(llrs, calibration(gated), atol=1e-6)
+    assert results["gated"]["eval"]["calibrated"]["act_dcf"] == pytest.approx(
+        evaluate_cm(llrs, results_labels(corpus, ids))["act_dcf"])
+    for split in ("dev", "eval"):
+        r = results["gated"][split]
+        assert r["calibrated"]["min_dcf"] == pytest.approx(r["min_dcf"], abs=1e-9)  # monotone map
+        assert r["calibrated"]["eer"] == pytest.approx(r["eer"], abs=1e-9)
+        assert r["calibrated"]["min_cllr"] == pytest.approx(r["min_cllr"], abs=1e-6)
+    # on dev (where it was fitted) calibration cannot make Cllr worse than the affine optimum
+    assert results["gated"]["dev"]["calibrated"]["cllr"] <= results["gated"]["dev"]["cllr"] + 1e-9
+    assert "calibrated (LLR)" in table
+
     model = PrunedSpoofDetector.from_hparams(source=out / "exported", savedir=out / "exported")
     first = sorted((corpus / "flac_E_eval").glob("*.flac"))[0]
-    score = model.score_file(first)
-    assert score == pytest.approx(float(gated[ids.index(first.stem)]), abs=1e-4)
+    raw = model.raw_score_file(first)
+    assert raw == pytest.approx(float(gated[ids.index(first.stem)]), abs=1e-4)
+    score = model.score_file(first)  # an LLR
+    assert score == pytest.approx(float(calibration(raw)), abs=1e-5)
+    assert model.hparams.threshold == pytest.approx(bayes_threshold())
+    assert model.hparams.raw_threshold == pytest.approx(results["gated"]["dev"]["eer_threshold"])
     assert model.classify_file(first) == ("bonafide" if score >= model.hparams.threshold
                                           else "spoof")
-    assert model.hparams.threshold == pytest.approx(results["gated"]["dev"]["eer_threshold"])
+    card = (out / "exported" / "README.md").read_text()
+    assert "eval act_dcf (calibrated)" in card and "## ONNX deployment" in card
+    effect = results["onnx"]["int8"]["effect"]  # int8 measured on the eval audio
+    assert effect["num_files"] == 16 and 0.0 <= effect["decision_flips"] <= 1.0
     assert model.score_batch(torch.randn(3, 16000), torch.tensor([1.0, 0.6, 0.9])).shape == (3,)
     # ONNX: the whole countermeasure (pruned WavLM + SSL-AASIST + head), padded batches
     from speechbrain_pruning.onnx_export import export_onnx
@@ -135,6 +167,8 @@ def test_aasist_backend_through_the_recipe(cm_train, corpus_and_wavlm, tmp_path)
     assert results["exported"]["eval"]["eer"] == pytest.approx(results["gated"]["eval"]["eer"])
     model = PrunedSpoofDetector.from_hparams(source=out / "exported")
     assert type(model.mods.backend).__name__ == "SSLAASIST"
+    # the ONNX graph keeps AASIST's node pooling dynamic (checked on another padded batch)
+    assert results["onnx"]["max_abs_diff"] < 1e-4
 
 
 @pytest.mark.parametrize("name", ["mhfa_base", "mhfa_large", "aasist_base_plus"])
@@ -173,3 +207,34 @@ def test_two_process_torchrun_exports_what_it_trained(corpus_and_wavlm, tmp_path
     for name in ("backend", "classifier"):
         keys = torch.load(out / "exported" / f"{name}.ckpt", weights_only=True).keys()
         assert not any(k.startswith("module.") for k in keys)
+
+
+def test_asvspoof2019_la_reports_min_tdcf(cm_train, corpus_and_wavlm, tmp_path):
+    """The 2019 LA layout: min t-DCF against the organisers' ASV scores of dev and eval."""
+    from speechbrain_pruning.spoofing.tdcf import evaluate_tdcf
+    from speechbrain_pruning.synthetic.spoof import make_asvspoof2019_la_mini
+
+    _, wavlm = corpus_and_wavlm
+    info = make_asvspoof2019_la_mini(tmp_path / "la", num_speakers=4,
+                                     utts_per_speaker={"train": 8, "dev": 4, "eval": 4},
+                                     min_seconds=1.0, max_seconds=2.0, progress=False)
+    out = tmp_path / "exp"
+    results = cm_train.main(recipe_args(tmp_path / "la", wavlm, out, "--number_of_epochs=1",
+                                        "--onnx_export=null"))
+    for split in ("dev", "eval"):
+        tdcf = results["gated"][split]["tdcf"]
+        ids, scores = read_scores(out / "scores_gated" / f"scores_{split}.txt")
+        expected = evaluate_tdcf(scores, _la_labels(info, split, ids),
+                                 info["asv_scores"][split])
+        assert tdcf["min_tdcf"] == pytest.approx(expected["min_tdcf"])
+        assert 0.0 <= tdcf["min_tdcf"] <= 1.0
+        assert "min t-DCF" in (out / "scores_gated" / f"results_{split}.md").read_text()
+    assert "eval min t-DCF" in (out / "exported" / "README.md").read_text()
+    assert results["exported"]["eval"]["tdcf"]["min_tdcf"] == pytest.approx(
+        results["gated"]["eval"]["tdcf"]["min_tdcf"], abs=1e-6)
+
+
+def _la_labels(info, split, ids):
+    keys = {f[1]: f[4] for f in (line.split() for line in
+            Path(info["protocols"][split]).read_text().splitlines())}
+    return [1 if keys[i] == "bonafide" else 0 for i in ids]

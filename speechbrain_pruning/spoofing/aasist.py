@@ -415,7 +415,10 @@ class _GraphPool(nn.Module):
         scores = torch.sigmoid(self.proj(self.drop(x))).squeeze(-1)  # [B, N]
         counts = _node_counts(mask, num_nodes, batch, x.device)
         keep = torch.floor(counts.double() * self.ratio).long().clamp(min=1)
-        top = int(keep.max())
+        # traced (ONNX export): keep every node, ranked, and mask beyond ``keep`` -- the
+        # same function (masked nodes never count), without freezing K to the example
+        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        top = num_nodes if tracing and mask is not None else int(keep.max())
         ranking = scores if mask is None else scores.masked_fill(~mask, float("-inf"))
         index = ranking.topk(top, dim=1).indices  # [B, K]
         nodes = (x * scores.unsqueeze(-1)).gather(1, index.unsqueeze(-1).expand(-1, -1, dim))

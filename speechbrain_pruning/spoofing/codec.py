@@ -510,10 +510,10 @@ class CodecAugment(nn.Module):
         list of (str, float, str or None)
             ``(codec, compression_level, bitrate_mode)`` per utterance.
         """
-        choice = torch.randint(len(self.codecs), (batch,)).tolist()
-        unit = torch.rand(batch, dtype=torch.float64).tolist()
+        choice = torch.randint(len(self.codecs), (batch,), device="cpu").tolist()
+        unit = torch.rand(batch, dtype=torch.float64, device="cpu").tolist()
         num_modes = 1 if self.bitrate_modes is None else len(self.bitrate_modes)
-        mode_choice = torch.randint(num_modes, (batch,)).tolist()
+        mode_choice = torch.randint(num_modes, (batch,), device="cpu").tolist()
         settings = []
         for index, u, m in zip(choice, unit, mode_choice):
             codec = self.codecs[index]
@@ -559,7 +559,7 @@ class CodecAugment(nn.Module):
                 decoded = list(pool.map(self._process, pieces, settings))
         else:
             decoded = [self._process(piece, setting) for piece, setting in zip(pieces, settings)]
-        out = torch.zeros(batch, num_samples, dtype=torch.float32)
+        out = torch.zeros(batch, num_samples, dtype=torch.float32, device="cpu")  # codecs run on CPU
         for b, y in enumerate(decoded):
             out[b, : y.shape[-1]] = y
         return out.to(device=wavs.device, dtype=wavs.dtype)
@@ -584,7 +584,7 @@ class CodecAugment(nn.Module):
             return wavs, lengths
         if self.prob >= 1.0:
             return self.augment(wavs, lengths), lengths
-        chosen = torch.rand(wavs.shape[0]) < self.prob
+        chosen = torch.rand(wavs.shape[0], device="cpu") < self.prob  # host-side choice
         if not bool(chosen.any()):
             return wavs, lengths
         index = chosen.nonzero().squeeze(1).to(wavs.device)
@@ -710,7 +710,7 @@ class AugmentChain(nn.Module):
             if prob >= 1.0:
                 wavs, lengths = self._apply(aug, wavs, lengths)
                 continue
-            chosen = torch.rand(batch) < prob
+            chosen = torch.rand(batch, device="cpu") < prob  # host-side choice
             if not bool(chosen.any()):
                 continue
             index = chosen.nonzero().squeeze(1).to(wavs.device)

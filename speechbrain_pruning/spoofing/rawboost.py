@@ -399,7 +399,7 @@ class RawBoost(nn.Module):
             return wavs, lengths
         if self.prob >= 1.0:
             return self.augment(wavs, lengths), lengths
-        chosen = torch.rand(wavs.shape[0]) < self.prob
+        chosen = torch.rand(wavs.shape[0], device="cpu") < self.prob  # host-side choice
         if not bool(chosen.any()):
             return wavs, lengths
         index = chosen.nonzero().squeeze(1).to(wavs.device)

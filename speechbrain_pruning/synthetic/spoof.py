@@ -685,3 +685,85 @@ def make_asvspoof5_mini(
         "total_seconds": total_seconds,
         "counts": counts,
     }
+
+
+LA_SPLITS = {"train": ("train.trn", "T"), "dev": ("dev.trl", "D"), "eval": ("eval.trl", "E")}
+
+
+def make_asvspoof2019_la_mini(root, asv_trials=(60, 60, 40), asv_seed=1, **kwargs):
+    """A small synthetic corpus in the ASVspoof 2019 LA layout, ASV scores included.
+
+    The utterances are those of :func:`make_asvspoof5_mini` (same keyword
+    arguments; no codecs, as LA has none), rearranged as the real release::
+
+        root/LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
+        root/LA/ASVspoof2019_LA_{train,dev,eval}/flac/LA_<T|D|E>_NNNNNNN.flac
+        root/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt
+
+    CM protocol lines are ``SPEAKER FILE - ATTACK KEY`` (``LA_0079
+    LA_T_1271820 - A01 spoof``; ``-`` for bona fide). The organisers' ASV score
+    files (``CM_KEY ASV_KEY SCORE``) are drawn for ``asv_trials = (target,
+    nontarget, spoof)`` trials per split: target ~ N(4, 1), non-target
+    ~ N(-4, 1), spoof ~ N(1.5, 1.5) (a spoof-vulnerable ASV), spoof trials
+    spread over the split's attacks.
+
+    Returns
+    -------
+    dict
+        ``root`` (the folder holding ``LA``), ``protocols`` and ``asv_scores``
+        (split -> path).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     info = make_asvspoof2019_la_mini(tmp, num_speakers=1, utts_per_speaker=4,
+    ...                                      min_seconds=0.2, max_seconds=0.3, progress=False)
+    ...     line = Path(info["protocols"]["dev"]).read_text().splitlines()[0].split()
+    >>> line[0].startswith("LA_"), line[2], line[4] in ("bonafide", "spoof")
+    (True, '-', True)
+    """
+    import shutil
+    import tempfile
+
+    from ..spoofing.tdcf import write_asv_scores
+
+    root = Path(root)
+    la = root / "LA"
+    kwargs = dict(kwargs, codec_fraction=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        info = make_asvspoof5_mini(tmp, **kwargs)
+        protocols, asv_files = {}, {}
+        for split, (suffix, letter) in LA_SPLITS.items():
+            audio = la / f"ASVspoof2019_LA_{split}" / "flac"
+            audio.mkdir(parents=True, exist_ok=True)
+            lines, attacks = [], []
+            for row in Path(info["protocols"][split]).read_text().splitlines():
+                fields = row.split()
+                speaker, file_id, attack, key = fields[0], fields[1], fields[7], fields[8]
+                new_id = f"LA_{letter}_{int(file_id.split('_')[1]):07d}"
+                shutil.copy(Path(info["audio_dirs"][split]) / f"{file_id}.flac",
+                            audio / f"{new_id}.flac")
+                speaker = f"LA_{int(speaker.split('_')[1]):04d}"
+                lines.append(f"{speaker} {new_id} - {'-' if key == 'bonafide' else attack} {key}")
+                if key == "spoof":
+                    attacks.append(attack)
+            path = la / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{suffix}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(lines) + "\n")
+            protocols[split] = str(path)
+            if split == "train":
+                continue
+            rng = np.random.default_rng([asv_seed, len(asv_files)])
+            target, nontarget, spoof = asv_trials
+            attacks = sorted(set(attacks)) or ["A01"]
+            sources = (["bonafide"] * (target + nontarget)
+                       + [attacks[i % len(attacks)] for i in range(spoof)])
+            keys = ["target"] * target + ["nontarget"] * nontarget + ["spoof"] * spoof
+            scores = np.concatenate([rng.normal(4.0, 1.0, target), rng.normal(-4.0, 1.0, nontarget),
+                                     rng.normal(1.5, 1.5, spoof)])
+            asv = la / "ASVspoof2019_LA_asv_scores" / f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
+            asv.parent.mkdir(parents=True, exist_ok=True)
+            write_asv_scores(asv, sources, keys, scores)
+            asv_files[split] = str(asv)
+    return {"root": str(root), "protocols": protocols, "asv_scores": asv_files}

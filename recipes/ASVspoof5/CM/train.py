@@ -4,8 +4,10 @@
 WavLM (gated) -> MHFA + head or SSL-AASIST -> 2-class weighted cross-entropy,
 with the Lagrangian sparsity term of ``PruningBrain``. After training: dev and
 eval scoring (``scores_<split>.txt`` as ``filename score``, higher = bona fide),
-EER / minDCF / actDCF / Cllr with per-attack and per-codec tables, physical
-pruning, export, and re-scoring of eval through ``PrunedSpoofDetector``.
+EER / minDCF / actDCF / Cllr with per-attack and per-codec tables,
+score calibration on dev (LLRs, raw and calibrated metrics), min t-DCF for
+ASVspoof 2019 LA, physical pruning, export (with ONNX / int8 files), and
+re-scoring of eval through ``PrunedSpoofDetector``.
 
 Usage::
 
@@ -21,8 +23,9 @@ from data_prep.asvspoof_prepare import prepare_asvspoof
 from speechbrain_pruning.pruning.recipe import (TaskBrain, crop_pipeline, export_and_rescore,
                                                 run_recipe)
 from speechbrain_pruning.spoofing import PrunedSpoofDetector, bonafide_score
-from speechbrain_pruning.spoofing.metrics import evaluate_cm
-from speechbrain_pruning.spoofing.scoring import evaluate_manifest
+from speechbrain_pruning.spoofing.calibration import LinearCalibration
+from speechbrain_pruning.spoofing.metrics import bayes_threshold, evaluate_cm
+from speechbrain_pruning.spoofing.scoring import report_scores, score_manifest
 
 LABELS = {"spoof": 0, "bonafide": 1}
 
@@ -74,9 +77,23 @@ def dataio_prep(hparams, prep):
 
 
 def evaluate_and_export(brain, hparams, prep):
-    """Score dev/eval, export the pruned model, re-score eval through the interface."""
+    """Score dev/eval, calibrate on dev, export, re-score eval through the interface.
+
+    Scores are raw (``logit_bonafide - logit_spoof``). A logistic-regression
+    calibration (scores -> LLR) is fitted on the gated model's dev scores
+    (``calibrate: True``); every split reports minDCF / actDCF / Cllr / min
+    Cllr for raw and calibrated scores (the dev figures of the calibrated
+    scores are optimistic: fitted there). The export carries the calibration,
+    so ``PrunedSpoofDetector.score_*`` return LLRs and its ``threshold`` is the
+    Bayes decision threshold of the ASVspoof5 costs; the raw scores stay
+    available (``raw_score_*``, ``raw_threshold`` = dev EER threshold). With the
+    ASVspoof 2019 LA layout, min t-DCF is computed against the organisers' ASV
+    scores of each split found by the data preparation.
+    """
     kwargs = dict(batch_size=hparams["eval_batch_size"], max_seconds=hparams["eval_max_seconds"])
     final_split = "eval" if "eval" in prep["csv"] else "dev"
+    asv_scores = prep.get("asv_scores") or {}
+    state = {}
 
     def gated(wavs, lens):
         with torch.no_grad():
@@ -84,18 +101,46 @@ def evaluate_and_export(brain, hparams, prep):
 
     def evaluate(score, out_dir, stage):
         splits = ("dev", "eval") if stage == "gated" else (final_split,)
-        return {split: evaluate_manifest(score, prep["csv"][split], out_dir, split, **kwargs)
+        data = {split: score_manifest(score, prep["csv"][split], **kwargs)
                 for split in splits if split in prep["csv"]}
+        if stage == "gated" and hparams.get("calibrate", True) and "dev" in data:
+            state["calibration"] = LinearCalibration().fit(data["dev"]["scores"],
+                                                           data["dev"]["labels"])
+        return {split: report_scores(d, out_dir, split, calibration=state.get("calibration"),
+                                     asv_scores=asv_scores.get(split))
+                for split, d in data.items()}
 
+    def export_hparams(results):
+        raw_threshold = float(results["dev"]["eer_threshold"])
+        calibration = state.get("calibration")
+        if calibration is None:
+            return {"threshold": raw_threshold}
+        return {"threshold": float(bayes_threshold()), "raw_threshold": raw_threshold,
+                "calibration": calibration.to_dict()}
+
+    def metrics(results):
+        out = {}
+        for split, r in results.items():
+            out.update({f"{split} {k}": r[k] for k in ("eer", "min_dcf", "act_dcf", "cllr",
+                                                        "min_cllr")})
+            if "calibrated" in r:
+                out.update({f"{split} {k} (calibrated)": r["calibrated"][k]
+                            for k in ("act_dcf", "cllr")})
+            if "tdcf" in r:
+                out[f"{split} min t-DCF"] = r["tdcf"]["min_tdcf"]
+        return out
+
+    from speechbrain.dataio.dataio import load_data_csv
+
+    eval_rows = load_data_csv(prep["csv"][final_split])
     return export_and_rescore(
         brain, hparams,
         {name: (brain.modules[name], (hparams[f"{name}_class"], hparams[f"{name}_kwargs"]))
          for name in ("backend", "classifier")},
-        PrunedSpoofDetector, evaluate, gated, lambda model: model.score_batch,
-        export_hparams=lambda results: {"threshold": float(results["dev"]["eer_threshold"])},
-        metrics=lambda results: {f"{s} {k}": v[k] for s, v in results.items()
-                                 for k in ("eer", "min_dcf", "act_dcf", "cllr")},
+        PrunedSpoofDetector, evaluate, gated, lambda model: model.raw_score_batch,
+        export_hparams=export_hparams, metrics=metrics,
         title="WavLM + countermeasure back-end pruned in situ",
+        onnx_files=sorted(row["wav"] for row in eval_rows.values()),
     )
 
 
