@@ -2,8 +2,9 @@
 
 :func:`export_onnx` writes ``<folder>/model.onnx``: the interface's
 :meth:`~speechbrain_pruning.pretrained.PrunedInterface.graph` (the pruned WavLM
-and the task back-end: speaker embeddings ``[B, E]`` or spoofing logits
-``[B, C]``), and with ``wavlm_only=True`` ``<folder>/wavlm.onnx``: the pruned
+and the task back-end: speaker embeddings ``[B, E]``, spoofing logits
+``[B, C]`` or the diarizer's segmentation, powerset log-probabilities
+``[B, T, C]``), and with ``wavlm_only=True`` ``<folder>/wavlm.onnx``: the pruned
 WavLM's hidden states ``[L+1, B, T, D]``. Inputs are ``wavs [B, S]`` (float,
 16 kHz) and ``wav_lens [B]`` (relative lengths, the padding mask of the
 batch); batch and time axes are dynamic. The file is exported with the
@@ -89,6 +90,10 @@ def _traceable_speechbrain():
         ECAPA_TDNN.length_to_mask = original
 
 
+def _is_frame_level(model):
+    return type(model).__name__ == "PrunedDiarizer"
+
+
 def _padded_batch(batch, seconds, lens, seed):
     gen = torch.Generator().manual_seed(seed)
     wavs = 0.1 * torch.randn(batch, int(seconds * 16000), generator=gen)
@@ -138,7 +143,10 @@ def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4, int8
     path = Path(output) if output else folder / ("wavlm.onnx" if wavlm_only else "model.onnx")
     out_name = "hidden_states" if wavlm_only else "output"
     dynamic = {"wavs": {0: "batch", 1: "samples"}, "wav_lens": {0: "batch"}}
-    dynamic[out_name] = {1: "batch", 2: "frames"} if wavlm_only else {0: "batch"}
+    if wavlm_only:
+        dynamic[out_name] = {1: "batch", 2: "frames"}
+    else:  # [B, E] / [B, C] (speaker, spoofing) or [B, T, C] (diarization)
+        dynamic[out_name] = {0: "batch", 1: "frames"} if _is_frame_level(model) else {0: "batch"}
     example = _padded_batch(2, 2.0, [1.0, 0.7], seed=0)
     with warnings.catch_warnings(), torch.no_grad(), _traceable_speechbrain():
         warnings.simplefilter("ignore")
@@ -152,10 +160,12 @@ def export_onnx(folder, wavlm_only=False, output=None, opset=17, atol=1e-4, int8
         ref = graph(wavs, lens).numpy()
     if got.shape != ref.shape:
         raise RuntimeError(f"{path}: ONNX output shape {got.shape} != PyTorch {ref.shape}")
-    if wavlm_only:  # padded frames are undefined: compare the valid ones
-        frames = model.mods.wavlm.frame_relative_lengths(lens, wavs.shape[1]) * ref.shape[2]
-        valid = np.arange(ref.shape[2])[None] < np.round(frames.numpy())[:, None]
-        diff = float(np.abs(got - ref)[:, valid].max())
+    if wavlm_only or _is_frame_level(model):  # padded frames are undefined: valid ones only
+        axis = 2 if wavlm_only else 1
+        frames = model.mods.wavlm.frame_relative_lengths(lens, wavs.shape[1]) * ref.shape[axis]
+        valid = np.arange(ref.shape[axis])[None] < np.round(frames.numpy())[:, None]
+        diff = float(np.abs(got - ref)[:, valid].max() if wavlm_only
+                     else np.abs(got - ref)[valid].max())
     else:
         diff = float(np.abs(got - ref).max())
     report = {"path": str(path), "max_abs_diff": diff, "atol": atol, "opset": opset,
@@ -202,22 +212,28 @@ def quantize_onnx_int8(fp32_path, int8_path):
 
 
 def _outputs(model, files):
-    """Per-file outputs through the interface's public API: embeddings or scores."""
+    """Per-file outputs through the interface's public API: embeddings or scores
+    (diarizer: the powerset class of every frame of the file's first window)."""
     outs = []
     for path in files:
         wav = model.load_file(path)[None]
-        if hasattr(model, "encode_batch"):
+        if _is_frame_level(model):
+            wav = wav[:, : int(model.hparams.window * model.hparams.sample_rate)]
+            with torch.no_grad():
+                outs.append(model.run_graph(wav, torch.ones(1)).argmax(-1).reshape(-1))
+        elif hasattr(model, "encode_batch"):
             outs.append(model.encode_batch(wav).reshape(-1).float())
         else:
             outs.append(model.score_batch(wav).reshape(-1).float())
-    return torch.stack(outs)
+    return outs if _is_frame_level(model) else torch.stack(outs)
 
 
 def measure_int8_effect(model, fp32_path, int8_path, files):
     """The int8 model against the fp32 one on audio ``files`` (one file per batch).
 
     Speaker models (``encode_batch``): cosine similarity of the embeddings
-    (mean, min, 5th percentile). Countermeasures (``score_batch``): absolute
+    (mean, min, 5th percentile). Diarizers: share of segmentation frames
+    (first window of each file) whose powerset class is unchanged. Countermeasures (``score_batch``): absolute
     score change (mean, max) and the share of decisions that flip at the
     exported ``threshold``. ``model`` is left running PyTorch.
 
@@ -232,7 +248,10 @@ def measure_int8_effect(model, fp32_path, int8_path, files):
     finally:
         model.use_onnx(False)
     result = {"num_files": len(files)}
-    if hasattr(model, "encode_batch"):
+    if _is_frame_level(model):
+        result.update(frame_agreement=float(np.mean([
+            float((a == b).float().mean()) for a, b in zip(fp32, int8)])))
+    elif hasattr(model, "encode_batch"):
         cosine = torch.nn.functional.cosine_similarity(fp32, int8, dim=-1).numpy()
         result.update(cosine_mean=float(cosine.mean()), cosine_min=float(cosine.min()),
                       cosine_p5=float(np.percentile(cosine, 5)))
@@ -267,6 +286,9 @@ def update_model_card(folder, reports):
         effect = int8.get("effect")
         if not effect:
             lines.append("effect not measured (no evaluation files given).")
+        elif "frame_agreement" in effect:
+            lines.append(f"segmentation frames whose powerset class equals fp32's over "
+                         f"{effect['num_files']} files: {effect['frame_agreement']:.2%}.")
         elif "cosine_mean" in effect:
             lines.append(f"cosine similarity to fp32 embeddings over {effect['num_files']} files: "
                          f"mean {effect['cosine_mean']:.4f}, 5th percentile "

@@ -333,3 +333,29 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="use_posi"):
         read_diarizen(folder)
     assert main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+
+
+def test_diarizer_exports_to_onnx_and_runs_it(tmp_path):
+    """WavLM + EEND segmentation as ONNX (dynamic batch and time, padding mask), used by
+    PrunedDiarizer with the same diarization as PyTorch."""
+    from speechbrain_pruning.inference import PrunedDiarizer
+    from speechbrain_pruning.onnx_export import export_onnx
+
+    folder, _, _, _ = tiny_folder(tmp_path)
+    convert_diarizen(folder, tmp_path / "exported", inference={"step": 4.0})
+    rng = np.random.default_rng(1)
+    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 14), 16000)
+    report = export_onnx(tmp_path / "exported", int8=True, eval_files=[str(tmp_path / "rec.wav")])
+    assert report["max_abs_diff"] < 1e-4 and report["output_shape"][2] == 11
+    assert 0.0 <= report["int8"]["effect"]["frame_agreement"] <= 1.0
+    model = PrunedDiarizer.from_hparams(source=tmp_path / "exported")
+    model.set_params(inference_precision="fp32")
+    wavs, lens = 0.1 * torch.randn(3, 20000), torch.tensor([1.0, 0.5, 0.8])
+    with torch.no_grad():
+        reference = model.graph(wavs, lens)
+        onnx = model.use_onnx().run_graph(wavs, lens)
+    assert (onnx[0] - reference[0]).abs().max() < 1e-4  # unpadded item
+    torch_output = model.use_onnx(False)(str(tmp_path / "rec.wav")).speaker_diarization
+    onnx_output = model.use_onnx()(str(tmp_path / "rec.wav")).speaker_diarization
+    assert onnx_output == torch_output or abs(
+        onnx_output.get_timeline().duration() - torch_output.get_timeline().duration()) < 0.1

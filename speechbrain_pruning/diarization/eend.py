@@ -33,7 +33,10 @@ Authors
  * speechbrain_pruning contributors
 """
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchaudio.models import Conformer
 
@@ -197,11 +200,48 @@ class EENDHead(nn.Module):
         self._valid = valid
         try:
             x = x.transpose(0, 1)  # [T, B, H], as the torchaudio layers expect
+            tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
             for layer in self.conformer.conformer_layers:
-                x = layer(x, padding_mask)
+                x = _traceable_layer(layer, x, padding_mask) if tracing else layer(x, padding_mask)
             x = x.transpose(0, 1)
             if self.output_activation is not None:
                 x = self.output_activation(x)
         finally:
             self._valid = None
         return torch.log_softmax(self.classifier(x), dim=-1)
+
+
+def _attention(mha, x, key_padding_mask):
+    """``nn.MultiheadAttention`` self-attention of ``x [T, B, D]`` written with shape-free
+    reshapes: the tracer (ONNX export) would freeze the batch size inside
+    ``F.multi_head_attention_forward``. Same function (eval mode, no dropout)."""
+    frames, _, dim = x.shape
+    heads = mha.num_heads
+    q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)
+
+    def split(t):  # [T, B, D] -> [B, h, T, d]
+        return t.reshape(frames, -1, heads, dim // heads).permute(1, 2, 0, 3)
+
+    q, k, v = split(q), split(k), split(v)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(dim // heads)
+    if key_padding_mask is not None:
+        scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+    out = torch.softmax(scores, dim=-1) @ v  # [B, h, T, d]
+    out = out.permute(2, 0, 1, 3).reshape(frames, -1, dim)
+    return mha.out_proj(out)
+
+
+def _traceable_layer(layer, x, padding_mask):
+    """torchaudio ``ConformerLayer.forward`` with :func:`_attention` (ONNX export path)."""
+    residual = x
+    x = layer.ffn1(x) * 0.5 + residual
+    if layer.convolution_first:
+        x = layer._apply_convolution(x)
+    residual = x
+    x = _attention(layer.self_attn, layer.self_attn_layer_norm(x), padding_mask)
+    x = layer.self_attn_dropout(x) + residual
+    if not layer.convolution_first:
+        x = layer._apply_convolution(x)
+    residual = x
+    x = layer.ffn2(x) * 0.5 + residual
+    return layer.final_layer_norm(x)

@@ -87,7 +87,7 @@ def quantize_int8(module):
         return torch.ao.quantization.quantize_dynamic(module, spec, dtype=torch.qint8)
 
 
-def build_diarizer(wavlm, eend, embedder, params, device="cpu", plda=None):
+def build_diarizer(wavlm, eend, embedder, params, device="cpu", plda=None, onnx_session=None):
     """The :class:`SlidingWindowDiarizer` of a WavLM EEND model and a speaker embedder.
 
     Arguments
@@ -105,6 +105,9 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu", plda=None):
         for both models / ``int8`` dynamic quantisation of the segmentation model).
     plda : PLDA, optional
         Needed by ``clustering: vbx`` (the default when a PLDA is given).
+    onnx_session : onnxruntime.InferenceSession, optional
+        Runs the segmentation model instead of PyTorch (its ``inference_precision``
+        is then the file's: fp32 or int8).
 
     Returns
     -------
@@ -123,7 +126,12 @@ def build_diarizer(wavlm, eend, embedder, params, device="cpu", plda=None):
     @torch.inference_mode()
     def segment(wavs):
         wavs = wavs.to(device).float()
-        log_probs = seg_eend(seg_wavlm(wavs.to(dtype)), None).float()
+        if onnx_session is not None:
+            lens = torch.ones(wavs.shape[0], dtype=torch.float32)
+            log_probs = torch.from_numpy(onnx_session.run(
+                None, {"wavs": wavs.cpu().numpy(), "wav_lens": lens.numpy()})[0]).to(device)
+        else:
+            log_probs = seg_eend(seg_wavlm(wavs.to(dtype)), None).float()
         active = powerset.to_multilabel(log_probs)
         # digital silence (frames below silence_db dBFS RMS) is never speech
         frames = wavs.unfold(1, 400, 320)[:, : active.shape[1]]
@@ -156,6 +164,20 @@ class PrunedDiarizer(PrunedInterface):
     """
 
     MODULES_NEEDED = ["wavlm", "eend"]
+
+    def graph(self, wavs, wav_lens):
+        """The segmentation model exported to ONNX: ``wavs [B, S], wav_lens [B]`` ->
+        powerset log-probabilities ``[B, T, C]`` (see ``onnx_export``)."""
+        hidden = self.mods.wavlm(wavs, wav_lens)
+        frame_lens = self.mods.wavlm.frame_relative_lengths(wav_lens, wavs.shape[-1])
+        return self.mods.eend(hidden, frame_lens)
+
+    def use_onnx(self, path=None, threads=None, int8=False):
+        """Segment with ONNX Runtime (``model.onnx`` / ``model.int8.onnx``); ``path=False``
+        goes back to PyTorch. Speaker embeddings and clustering are unchanged."""
+        super().use_onnx(path, threads, int8)
+        self._diarizer = None
+        return self
 
     def _folder_path(self, value):
         if value in (None, ""):
@@ -204,7 +226,8 @@ class PrunedDiarizer(PrunedInterface):
 
                 plda = PLDA.load(plda_path)
             self._diarizer = build_diarizer(self.mods.wavlm, self.mods.eend, embedder, params,
-                                            self.device, plda=plda)
+                                            self.device, plda=plda,
+                                            onnx_session=getattr(self, "_onnx", None))
         return self._diarizer
 
     def __call__(self, file, uri=None, num_speakers=None, min_speakers=None, max_speakers=None,
