@@ -11,8 +11,9 @@ import logging
 from pathlib import Path
 
 import soundfile as sf
+import torch
 
-__all__ = ["folder_to_csv", "build_wav_augment"]
+__all__ = ["folder_to_csv", "build_wav_augment", "augment_random_subset"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,3 +81,33 @@ def build_wav_augment(save_folder, musan_folder=None, rir_folder=None, augment_p
     return Augmenter(parallel_augment=False, concat_original=False, min_augmentations=1,
                      max_augmentations=1, augment_prob=augment_prob,
                      augmentations=augmentations)
+
+
+def augment_random_subset(augment, wavs, lengths, prob):
+    """``augment(wavs, lengths) -> wavs`` applied to the utterances of a random subset.
+
+    Each utterance of ``wavs [B, S]`` is chosen with probability ``prob``
+    (drawn on the host); the chosen ones (and their relative ``lengths``, or
+    None) go through ``augment`` in one batch, the others are returned as
+    they are. Returns ``[B, S]``.
+
+    Example
+    -------
+    >>> wavs = torch.zeros(4, 10)
+    >>> augment_random_subset(lambda w, l: w + 1, wavs, None, prob=1.0).sum().item()
+    40.0
+    >>> augment_random_subset(lambda w, l: w + 1, wavs, None, prob=0.0).sum().item()
+    0.0
+    """
+    if prob <= 0.0:
+        return wavs
+    if prob >= 1.0:
+        return augment(wavs, lengths)
+    chosen = torch.rand(wavs.shape[0], device="cpu") < prob  # host-side choice
+    if not bool(chosen.any()):
+        return wavs
+    index = chosen.nonzero().squeeze(1).to(wavs.device)
+    subset = None if lengths is None else torch.as_tensor(lengths, device=wavs.device)[index]
+    out = wavs.clone()
+    out[index] = augment(wavs[index], subset).to(wavs.dtype)
+    return out

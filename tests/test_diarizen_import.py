@@ -245,14 +245,15 @@ def test_converter_writes_a_diarizer_folder_that_runs(tmp_path):
     assert (params["window"], params["step"], params["clustering"]) == (8.0, 0.8, "ahc")
     # it diarizes a file through the pipeline and the CLI
     rng = np.random.default_rng(0)
-    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 12), 16000)
-    model.set_params(step=2.0, inference_precision="fp32")
+    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 6), 16000)
+    # the tiny test WavLM has a 20-sample hop (6400 frames per 8 s): short windows
+    model.set_params(window=2.0, step=1.0, inference_precision="fp32")
     output = model(str(tmp_path / "rec.wav"))
     assert output.speaker_diarization.uri == "rec"
     from speechbrain_pruning.diarization.cli import main as diarize
 
     assert diarize([str(exported), str(tmp_path / "rec.wav"), "--output", str(tmp_path / "out"),
-                    "--step", "2"]) == 0
+                    "--window", "2", "--step", "1"]) == 0
     assert (tmp_path / "out" / "rec.rttm").is_file()
 
 
@@ -342,9 +343,10 @@ def test_diarizer_exports_to_onnx_and_runs_it(tmp_path):
     from speechbrain_pruning.onnx_export import export_onnx
 
     folder, _, _, _ = tiny_folder(tmp_path)
-    convert_diarizen(folder, tmp_path / "exported", inference={"step": 4.0})
+    # the tiny test WavLM has a 20-sample hop (6400 frames per 8 s): short windows
+    convert_diarizen(folder, tmp_path / "exported", inference={"window": 2.0, "step": 1.0})
     rng = np.random.default_rng(1)
-    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 14), 16000)
+    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 5), 16000)
     report = export_onnx(tmp_path / "exported", int8=True, eval_files=[str(tmp_path / "rec.wav")])
     assert report["max_abs_diff"] < 1e-4 and report["output_shape"][2] == 11
     assert 0.0 <= report["int8"]["effect"]["frame_agreement"] <= 1.0

@@ -80,6 +80,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from ..augment import augment_random_subset
 from ..nn import length_mask, valid_frame_counts
 
 __all__ = [
@@ -582,16 +583,7 @@ class CodecAugment(nn.Module):
         """
         if not self.training or self.prob == 0.0:
             return wavs, lengths
-        if self.prob >= 1.0:
-            return self.augment(wavs, lengths), lengths
-        chosen = torch.rand(wavs.shape[0], device="cpu") < self.prob  # host-side choice
-        if not bool(chosen.any()):
-            return wavs, lengths
-        index = chosen.nonzero().squeeze(1).to(wavs.device)
-        subset = None if lengths is None else torch.as_tensor(lengths, device=wavs.device)[index]
-        out = wavs.clone()
-        out[index] = self.augment(wavs[index], subset)
-        return out, lengths
+        return augment_random_subset(self.augment, wavs, lengths, self.prob), lengths
 
 
 def _takes_lengths(module):
