@@ -16,7 +16,7 @@ go to ``<folder>/onnx_report.json``.
 
 With ``int8=True`` the checked ``model.onnx`` is also quantised with ONNX
 Runtime's dynamic quantisation (int8 weights of the matrix products,
-activations quantised on the fly: ``model.int8.onnx``). Its effect is measured
+activations quantised on the fly; convolutions stay fp32: ``model.int8.onnx``). Its effect is measured
 on real audio (``eval_files``: the recipe passes files of its evaluation
 split): cosine similarity of int8 to fp32 embeddings (speaker models) or the
 change of the scores and of the decisions at the exported threshold
@@ -197,9 +197,14 @@ def _save_report(folder, name, report):
     return previous
 
 
-def quantize_onnx_int8(fp32_path, int8_path):
+def quantize_onnx_int8(fp32_path, int8_path, op_types=("MatMul", "Gemm")):
     """Dynamic int8 quantisation of an ONNX file (ONNX Runtime, signed int8 weights).
 
+    Only the matrix products are quantised by default: ONNX Runtime's integer
+    convolutions (``ConvInteger``) are slower than its fp32 ones on CPUs, so
+    quantising the CNN front-end makes the model slower
+    (``benchmarks/onnx_speed.py``: s80 all-op int8 is 2.3x slower than fp32,
+    MatMul-only int8 faster). ``op_types=None`` quantises every supported op.
     Returns the path of the quantised file.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -207,7 +212,8 @@ def quantize_onnx_int8(fp32_path, int8_path):
     int8_path = Path(int8_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=list(op_types) if op_types else None)
     return int8_path
 
 
