@@ -37,6 +37,7 @@ then ``model.use_onnx()`` (or ``model.use_onnx(int8=True)``) on the loaded inter
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -210,10 +211,16 @@ def quantize_onnx_int8(fp32_path, int8_path, op_types=("MatMul", "Gemm")):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     int8_path = Path(int8_path)
+    root = logging.getLogger()  # the quantizer logs every skipped tensor at INFO on the root
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=list(op_types) if op_types else None)
+        try:
+            quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
+                             op_types_to_quantize=list(op_types) if op_types else None)
+        finally:
+            root.setLevel(level)
     return int8_path
 
 

@@ -35,12 +35,22 @@ def main(argv=None):
     for split, res in results["gated"].items():
         print(f"{split}: EER {res['eer']:.2f} %, minDCF {res['min_dcf']:.3f}, "
               f"actDCF {res['act_dcf']:.3f}, Cllr {res['cllr']:.3f} (before physical pruning)")
+        if "calibrated" in res:
+            cal = res["calibrated"]
+            print(f"{split}: calibrated on dev: actDCF {cal['act_dcf']:.3f}, Cllr {cal['cllr']:.3f}"
+                  f", min Cllr {cal['min_cllr']:.3f}")
     for split, res in results["exported"].items():
         print(f"{split}: EER {res['eer']:.2f} %, minDCF {res['min_dcf']:.3f} "
               f"(after pruning, through PrunedSpoofDetector)")
     print(f"WavLM params {results['reference_params'] / 1e6:.2f} M -> {results['params'] / 1e6:.2f} M "
           f"(sparsity {results['sparsity']:.3f}), {results['macs'] / 1e9:.3f} GMACs/s")
-    print(f"{first.name}: score {model.score_file(first):.3f} -> {model.classify_file(first)}")
+    print(f"{first.name}: LLR {model.score_file(first):.3f} (raw score "
+          f"{model.raw_score_file(first):.3f}) -> {model.classify_file(first)}")
+    effect = ((results.get("onnx") or {}).get("int8") or {}).get("effect")
+    if effect:
+        print(f"int8 ONNX vs fp32 on {effect['num_files']} eval files: mean |score change| "
+              f"{effect['score_change_mean']:.4f}, decisions flipped "
+              f"{effect.get('decision_flips', 0.0):.1%}")
     print(f"per-attack / per-codec tables: {out / 'experiment' / 'scores_gated'}/results_eval.md")
     write_summary(out, results)
     return results

@@ -62,6 +62,14 @@ def main(argv=None):
           f"({t_dense / t_pruned:.2f}x faster, measured)")
     score, same = model.verify_files(*_two_files(corpus))
     print(f"verify_files on two test utterances: score {score:.3f}, same speaker: {same}")
+    onnx = results.get("onnx")
+    if onnx:
+        line = f"ONNX: model.onnx = PyTorch within {onnx['max_abs_diff']:.1e}"
+        effect = (onnx.get("int8") or {}).get("effect")
+        if effect:
+            line += (f"; int8 embeddings vs fp32 over {effect['num_files']} files: cosine mean "
+                     f"{effect['cosine_mean']:.4f}, min {effect['cosine_min']:.4f}")
+        print(line)
     print(f"exported model: {exported} (README.md, pruning_report.png, hyperparams.yaml)")
     results.update(dense_ms=t_dense, pruned_ms=t_pruned)
     write_summary(out, results)
