@@ -146,6 +146,7 @@ use_posi = false
 output_activate_function = {activation}
 selected_channel = 0
 max_speakers_per_chunk = 4
+max_speakers_per_frame = {per_frame}
 """
 INFERENCE = """
 [inference.args]
@@ -175,7 +176,7 @@ def back_end_sizes(back_end):
 
 
 def write_diarizen_folder(folder, wavlm_state, wavlm_cfg, back_end, src="wavlm.bin",
-                          activation="false", extra_toml=INFERENCE):
+                          activation="false", extra_toml=INFERENCE, per_frame=2):
     """A DiariZen model folder: config.toml + pytorch_model.bin of the whole model."""
     folder.mkdir(parents=True, exist_ok=True)
     if src == "wavlm.bin":  # wavlm_src as a {config, state_dict} file beside the model
@@ -186,7 +187,8 @@ def write_diarizen_folder(folder, wavlm_state, wavlm_cfg, back_end, src="wavlm.b
     layers = wavlm_cfg["encoder_num_layers"] + 1
     (folder / "config.toml").write_text(
         MODEL_ARGS.format(src=src, layers=layers, dim=wavlm_cfg["encoder_embed_dim"],
-                          activation=activation, **back_end_sizes(back_end)) + extra_toml)
+                          activation=activation, per_frame=per_frame,
+                          **back_end_sizes(back_end)) + extra_toml)
     return folder
 
 
@@ -361,3 +363,19 @@ def test_diarizer_exports_to_onnx_and_runs_it(tmp_path):
     onnx_output = model.use_onnx()(str(tmp_path / "rec.wav")).speaker_diarization
     assert onnx_output == torch_output or abs(
         onnx_output.get_timeline().duration() - torch_output.get_timeline().duration()) < 0.1
+
+
+def test_diarizen_v2_powerset_with_four_speakers_per_frame(tmp_path):
+    """DiariZen v2 checkpoints: max_speakers_per_frame = 4, a 16-class powerset."""
+    ta = make_torchaudio(seed=7)
+    ckpt, oracle_wavlm = dphubert_from_torchaudio(ta, ta_kwargs(), **PRUNED)
+    back_end = perturb(DiariZenBackEnd(4, 64, classes=16), seed=8)
+    folder = write_diarizen_folder(tmp_path / "dz", ckpt["state_dict"], ckpt["config"], back_end,
+                                   per_frame=4, extra_toml="")
+    model = read_diarizen(folder)
+    assert model.eend.powerset.num_classes == 16 and model.inference == {"window": 8.0}
+    with torch.no_grad():
+        expected = back_end(ta_hidden(oracle_wavlm, WAVS))
+        ours = model.eend(model.wavlm(WAVS), None)
+    assert float((ours - expected).abs().max()) < TOL
+    assert model.eend.powerset.to_multilabel(ours).sum(-1).max() <= 4
