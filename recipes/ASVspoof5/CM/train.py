@@ -125,7 +125,7 @@ def evaluate_and_export(brain, hparams, prep):
                                                         "min_cllr")})
             if "calibrated" in r:
                 out.update({f"{split} {k} (calibrated)": r["calibrated"][k]
-                            for k in ("act_dcf", "cllr")})
+                            for k in ("min_dcf", "act_dcf", "cllr", "min_cllr")})
             if "tdcf" in r:
                 out[f"{split} min t-DCF"] = r["tdcf"]["min_tdcf"]
         return out
