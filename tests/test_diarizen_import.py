@@ -379,3 +379,33 @@ def test_diarizen_v2_powerset_with_four_speakers_per_frame(tmp_path):
         ours = model.eend(model.wavlm(WAVS), None)
     assert float((ours - expected).abs().max()) < TOL
     assert model.eend.powerset.to_multilabel(ours).sum(-1).max() <= 4
+
+
+def test_plda_trained_at_import_from_a_diarizen_data_folder(tmp_path):
+    """--embedder + --plda-data (wav.scp + rttm, DiariZen's data layout) -> VBx export."""
+    from speechbrain_pruning.inference import PrunedDiarizer
+    from speechbrain_pruning.synthetic.meeting import make_meeting_corpus
+    from speechbrain_pruning.synthetic.models import write_tiny_speaker_model
+
+    folder, _, _, _ = tiny_folder(tmp_path)
+    corpus = tmp_path / "meetings"
+    make_meeting_corpus(corpus, splits={"train": 2}, duration=20.0, progress=False)
+    data = tmp_path / "data" / "train"  # DiariZen: data/<corpus>/<split>/{wav.scp,rttm}
+    data.mkdir(parents=True)
+    wavs = sorted((corpus / "train" / "audio").glob("*.wav"))
+    (data / "wav.scp").write_text("".join(f"{w.stem} {w}\n" for w in wavs))
+    (data / "rttm").write_text("".join(r.read_text() for r in
+                                       sorted((corpus / "train" / "rttm").glob("*.rttm"))))
+    speaker = write_tiny_speaker_model(tmp_path / "speaker")
+    assert main([str(folder), str(tmp_path / "exported"), "--embedder", str(speaker),
+                 "--plda-data", str(data), "--lda-dim", "16"]) == 0
+    exported = tmp_path / "exported"
+    assert (exported / "plda.safetensors").is_file() and (exported / "embedder").is_dir()
+    model = PrunedDiarizer.from_hparams(source=exported)
+    params = model._params()
+    assert params["clustering"] == "vbx" and params["plda"] == "plda.safetensors"
+    model.set_params(window=2.0, step=1.0, inference_precision="fp32")
+    output = model(str(wavs[0]))
+    assert output.speaker_embeddings.shape[0] == len(output.speaker_diarization.labels())
+    with pytest.raises(ValueError, match="needs an embedder"):
+        convert_diarizen(folder, tmp_path / "x", plda_data=data)

@@ -74,7 +74,7 @@ from ..wavlm.torch_files import _torch_load
 from .eend import EENDHead
 
 __all__ = ["DIARIZEN_WAVLM_CONFIGS", "DiariZenModel", "read_diarizen", "diarizen_head_state",
-           "convert_diarizen", "main"]
+           "recordings_csv", "convert_diarizen", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -386,8 +386,35 @@ def read_diarizen(source, wavlm_config=None, weights=None):
     return DiariZenModel(wavlm.eval(), eend.eval(), kwargs, inference, str(folder))
 
 
+def recordings_csv(data, csv_path):
+    """A recordings manifest (``ID,wav,rttm``) for PLDA training.
+
+    ``data`` is such a CSV already (returned as is: the data preparation of
+    this collection writes them) or a Kaldi / DiariZen data folder with
+    ``wav.scp`` and ``rttm`` (DiariZen's ``data/<corpus>/<split>/`` layout),
+    written to ``csv_path``.
+    """
+    import csv
+
+    from .cli import read_wav_scp
+
+    data = Path(data)
+    if data.is_file():
+        return data
+    scp, rttm = data / "wav.scp", data / "rttm"
+    if not (scp.is_file() and rttm.is_file()):
+        raise FileNotFoundError(f"{data}: neither a recordings CSV nor a folder with wav.scp "
+                                "and rttm")
+    with open(csv_path, "w", newline="", encoding="utf-8") as fout:
+        writer = csv.writer(fout)
+        writer.writerow(["ID", "wav", "rttm"])
+        for rec in read_wav_scp(scp):
+            writer.writerow([rec.uri, str(rec.path.resolve()), str(rttm.resolve())])
+    return Path(csv_path)
+
+
 def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=None,
-                     weights=None, inference=None):
+                     weights=None, inference=None, plda_data=None, lda_dim=128, device="cpu"):
     """A DiariZen model folder -> an exported :class:`PrunedDiarizer` folder.
 
     Arguments
@@ -408,6 +435,14 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
         belong to its ResNet34 and are not used. Without a PLDA clustering is AHC.
     inference : dict, optional
         Settings overriding those translated from ``config.toml``.
+    plda_data : str or Path, optional
+        Train the PLDA here on ``embedder``'s embeddings of the single-speaker
+        stretches of these recordings (:func:`recordings_csv`: a CSV or a
+        ``wav.scp`` + ``rttm`` folder), instead of giving ``plda``.
+    lda_dim : int
+        LDA dimension of that PLDA (DiariZen: 128).
+    device : str
+        Device for the PLDA embeddings.
 
     Returns
     -------
@@ -423,6 +458,19 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
     settings.update(model.inference)
     settings.update(inference or {})
     extra = {}
+    if plda_data is not None:
+        if embedder is None or plda is not None:
+            raise ValueError("plda_data needs an embedder and replaces plda")
+        import tempfile
+
+        from .embedders import load_embedder, train_plda_on_recordings
+
+        tmp = Path(tempfile.mkdtemp(prefix="plda_"))
+        manifest = recordings_csv(plda_data, tmp / "recordings.csv")
+        trained = train_plda_on_recordings(load_embedder(embedder, device), manifest,
+                                           lda_dim=lda_dim, window=settings["window"])
+        plda = tmp / "plda.safetensors"
+        trained.save(plda)
     if embedder is not None:
         extra["embedder"] = embedder
         settings["embedder"] = "embedder"
@@ -460,6 +508,11 @@ def _parse_args(argv):
     parser.add_argument("--embedder", help="speaker-embedding folder to ship (our exported "
                         "speaker model or a SpeechBrain EncoderClassifier)")
     parser.add_argument("--plda", help="plda.safetensors trained on the embedder (for VBx)")
+    parser.add_argument("--plda-data", help="train the PLDA on the embedder's embeddings of "
+                        "these recordings: a recordings CSV (ID,wav,rttm) or a folder with "
+                        "wav.scp and rttm (DiariZen's data layout)")
+    parser.add_argument("--lda-dim", type=int, default=128, help="LDA dimension of that PLDA")
+    parser.add_argument("--device", default="cpu", help="device for the PLDA embeddings")
     parser.add_argument("--wavlm-config", help="WavLM architecture when wavlm_src cannot be "
                         "resolved: a DiariZen config name or a {config, state_dict} file")
     parser.add_argument("--weights", help="state dict file (default: <source>/pytorch_model.bin)")
@@ -473,7 +526,8 @@ def main(argv=None):
     try:
         report = convert_diarizen(args.source, args.output, embedder=args.embedder,
                                   plda=args.plda, wavlm_config=args.wavlm_config,
-                                  weights=args.weights)
+                                  weights=args.weights, plda_data=args.plda_data,
+                                  lda_dim=args.lda_dim, device=args.device)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
