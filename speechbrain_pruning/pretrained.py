@@ -86,7 +86,29 @@ class PrunedInterface(Pretrained):
         >>> # PrunedSpeakerRecognition.from_hparams("exported", savedir="copy")  # fetched copy
         >>> # PrunedSpeakerRecognition.from_hparams("user/sv-s80", savedir="models/sv-s80",
         >>> #                                        allow_network=True)       # model hub
+        >>> # PrunedSpeakerRecognition.from_hparams("exported",
+        >>> #     run_opts={"backend": "onnx"})   # or "onnx-int8": model(.int8).onnx
+
+        ``run_opts["backend"]``: ``"torch"`` (default), ``"onnx"`` or ``"onnx-int8"``
+        (:meth:`use_onnx` right after loading; ``run_opts["onnx_threads"]`` sets its
+        threads).
         """
+        run_opts = dict(kwargs.pop("run_opts", None) or {})
+        backend = str(run_opts.pop("backend", "torch") or "torch")
+        threads = run_opts.pop("onnx_threads", None)
+        if backend not in ("torch", "onnx", "onnx-int8"):
+            raise ValueError(f"run_opts backend must be torch, onnx or onnx-int8, got {backend!r}")
+        if run_opts:
+            kwargs["run_opts"] = run_opts
+        model = cls._from_hparams(source, hparams_file, savedir, overrides, allow_network,
+                                  **kwargs)
+        if backend != "torch":
+            model.use_onnx(threads=threads, int8=backend == "onnx-int8")
+        return model
+
+    @classmethod
+    def _from_hparams(cls, source, hparams_file, savedir, overrides, allow_network, **kwargs):
+        """:meth:`from_hparams` without the backend choice."""
         local = Path(source)
         in_place = local.is_dir() and (savedir is None
                                        or Path(savedir).resolve() == local.resolve())

@@ -73,3 +73,20 @@ def test_int8_export_is_measured_and_written_into_the_model_card(exported, tmp_p
     export_onnx(exported, int8=True)
     card = (exported / "README.md").read_text()
     assert card.count("## ONNX deployment") == 1 and "effect not measured" in card
+
+
+def test_backend_chosen_in_run_opts(exported):
+    if not (exported / "model.int8.onnx").is_file():
+        export_onnx(exported, int8=True)
+    wavs = 0.1 * torch.randn(2, 20000)
+    reference = PrunedSpeakerRecognition.from_hparams(exported).encode_batch(wavs)
+    for backend in ("onnx", "onnx-int8"):
+        model = PrunedSpeakerRecognition.from_hparams(
+            exported, run_opts={"backend": backend, "onnx_threads": 1, "device": "cpu"})
+        assert model._onnx is not None
+        assert model._onnx._model_path.endswith("model.int8.onnx" if backend == "onnx-int8"
+                                                else "model.onnx")
+        out = model.encode_batch(wavs)
+        assert torch.nn.functional.cosine_similarity(out, reference, dim=-1).min() > 0.99
+    with pytest.raises(ValueError, match="backend must be"):
+        PrunedSpeakerRecognition.from_hparams(exported, run_opts={"backend": "tensorrt"})
