@@ -409,3 +409,26 @@ def test_plda_trained_at_import_from_a_diarizen_data_folder(tmp_path):
     assert output.speaker_embeddings.shape[0] == len(output.speaker_diarization.labels())
     with pytest.raises(ValueError, match="needs an embedder"):
         convert_diarizen(folder, tmp_path / "x", plda_data=data)
+
+
+def test_vbx_npz_plda_folder_is_converted_at_import(tmp_path):
+    from speechbrain_pruning.diarization.plda import PLDA
+    from speechbrain_pruning.synthetic.models import write_tiny_speaker_model
+
+    folder, _, _, _ = tiny_folder(tmp_path)
+    rng = np.random.default_rng(0)
+    E, D = 64, 16  # the tiny speaker model's embedding size; LDA to 16
+    plda_dir = tmp_path / "plda"
+    plda_dir.mkdir()
+    np.savez(plda_dir / "xvec_transform.npz", mean1=rng.normal(size=E),
+             mean2=rng.normal(size=D), lda=rng.normal(size=(E, D)))
+    np.savez(plda_dir / "plda.npz", mu=rng.normal(size=D),
+             tr=rng.normal(size=(D, D)) + 4 * np.eye(D), psi=np.linspace(10, 1, D))
+    speaker = write_tiny_speaker_model(tmp_path / "speaker")
+    assert main([str(folder), str(tmp_path / "exported"), "--embedder", str(speaker),
+                 "--plda", str(plda_dir)]) == 0
+    shipped = PLDA.load(tmp_path / "exported" / "plda.safetensors")
+    reference = PLDA.from_vbx_npz(plda_dir)
+    x = rng.normal(size=(3, E))
+    assert np.array_equal(shipped.transform(x), reference.transform(x))
+    assert "clustering: vbx" in (tmp_path / "exported" / "hyperparams.yaml").read_text()

@@ -298,3 +298,35 @@ def test_merge_small_clusters():
     # min_clusters=3 promotes the biggest small cluster (lowest label on ties)
     assert merge_small_clusters(emb, labels, 2, min_clusters=3).tolist() == [0, 1, 2, 0]
     assert merge_small_clusters(emb, labels, 1).tolist() == [0, 1, 2, 3]
+
+
+def test_vbx_npz_files_of_diarizen_and_pyannote(tmp_path):
+    """plda/{xvec_transform,plda}.npz read as their vbx_setup reads them (written out here)."""
+    from scipy.linalg import eigh as scipy_eigh
+
+    from speechbrain_pruning.diarization.plda import PLDA
+
+    rng = np.random.default_rng(3)
+    E, D = 12, 6
+    lda = rng.normal(size=(E, D))
+    mean1, mean2, mu = rng.normal(size=E), rng.normal(size=D), rng.normal(size=D)
+    tr = rng.normal(size=(D, D)) + 3 * np.eye(D)
+    psi = np.sort(rng.uniform(0.5, 20, size=D))[::-1]
+    np.savez(tmp_path / "xvec_transform.npz", mean1=mean1, mean2=mean2, lda=lda)
+    np.savez(tmp_path / "plda.npz", mu=mu, tr=tr, psi=psi)
+    plda = PLDA.from_vbx_npz(tmp_path)
+
+    def l2(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    W = np.linalg.inv(tr.T @ tr)
+    B = np.linalg.inv((tr.T / psi) @ tr)
+    acvar, wccn = scipy_eigh(B, W)
+    x = rng.normal(size=(5, E))
+    xvec = np.sqrt(D) * l2((lda.T @ (np.sqrt(E) * l2(x - mean1)).T).T - mean2)
+    expected = (xvec - mu) @ wccn.T[::-1].T
+    assert np.allclose(plda.transform(x), expected, atol=1e-10)
+    assert np.allclose(plda.psi, acvar[::-1])
+    (tmp_path / "plda.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="plda.npz"):
+        PLDA.from_vbx_npz(tmp_path)

@@ -425,14 +425,18 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
         The exported folder (``hyperparams.yaml``, ``wavlm/``, ``eend.ckpt``,
         model card, manifest).
     embedder : str or Path, optional
-        A speaker-embedding folder to ship (our exported
-        ``PrunedSpeakerRecognition`` or a SpeechBrain ``EncoderClassifier``).
-        DiariZen's own (pyannote's WeSpeaker ResNet34) cannot be loaded here;
-        without one the diarizer falls back to WavLM layer means.
+        The speaker-embedding model to ship: a folder (our exported
+        ``PrunedSpeakerRecognition`` or a SpeechBrain ``EncoderClassifier``) or
+        the ``pytorch_model.bin`` of ``pyannote/wespeaker-voxceleb-resnet34-LM``
+        (DiariZen's own; :mod:`.wespeaker`). Without one the diarizer falls back
+        to WavLM layer means.
     plda : str or Path, optional
-        A PLDA (``plda.safetensors`` of :class:`~.plda.PLDA`) trained on
-        ``embedder``'s embeddings; VBx needs it. DiariZen's ``plda/*.npz``
-        belong to its ResNet34 and are not used. Without a PLDA clustering is AHC.
+        A PLDA trained on ``embedder``'s embeddings (VBx needs one): a
+        ``plda.safetensors`` of :class:`~.plda.PLDA` or a folder with BUT VBx's
+        ``xvec_transform.npz`` + ``plda.npz``. When ``embedder`` is pyannote's
+        WeSpeaker ResNet34 checkpoint file (DiariZen's own speaker model) and
+        the DiariZen folder has ``plda/``, that PLDA is used. Without a PLDA
+        clustering is AHC.
     inference : dict, optional
         Settings overriding those translated from ``config.toml``.
     plda_data : str or Path, optional
@@ -458,6 +462,21 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
     settings.update(model.inference)
     settings.update(inference or {})
     extra = {}
+    source_plda = Path(source if Path(source).is_dir() else Path(source).parent) / "plda"
+    if plda is None and plda_data is None and embedder is not None \
+            and Path(embedder).is_file() and source_plda.is_dir():
+        # DiariZen's plda/ belongs to its speaker model, pyannote's WeSpeaker ResNet34
+        logger.info("%s: using DiariZen's PLDA with the WeSpeaker embedder %s", source_plda,
+                    embedder)
+        plda = source_plda
+    if plda is not None and Path(plda).is_dir():  # BUT VBx npz files -> our format
+        import tempfile
+
+        from .plda import PLDA
+
+        converted = Path(tempfile.mkdtemp(prefix="plda_")) / "plda.safetensors"
+        PLDA.from_vbx_npz(plda).save(converted)
+        plda = converted
     if plda_data is not None:
         if embedder is None or plda is not None:
             raise ValueError("plda_data needs an embedder and replaces plda")
@@ -505,9 +524,12 @@ def _parse_args(argv):
                     "exported PrunedDiarizer folder.")
     parser.add_argument("source", help="DiariZen model folder")
     parser.add_argument("output", help="exported folder to write")
-    parser.add_argument("--embedder", help="speaker-embedding folder to ship (our exported "
-                        "speaker model or a SpeechBrain EncoderClassifier)")
-    parser.add_argument("--plda", help="plda.safetensors trained on the embedder (for VBx)")
+    parser.add_argument("--embedder", help="speaker model to ship: a folder (our exported "
+                        "speaker model or a SpeechBrain EncoderClassifier) or the "
+                        "pytorch_model.bin of pyannote/wespeaker-voxceleb-resnet34-LM "
+                        "(DiariZen's; then DiariZen's plda/ is used too)")
+    parser.add_argument("--plda", help="PLDA for VBx trained on the embedder: plda.safetensors "
+                        "or a folder with xvec_transform.npz + plda.npz")
     parser.add_argument("--plda-data", help="train the PLDA on the embedder's embeddings of "
                         "these recordings: a recordings CSV (ID,wav,rttm) or a folder with "
                         "wav.scp and rttm (DiariZen's data layout)")

@@ -412,6 +412,46 @@ class PLDA:
         path = os.fspath(path)
         return cls.from_state_dict(load_file(path), source=f"file {path!r}")
 
+    @classmethod
+    def from_vbx_npz(cls, folder):
+        """Reads the BUT VBx files DiariZen and pyannote.audio ship (``plda/`` folder).
+
+        ``xvec_transform.npz`` holds ``mean1 [E]``, ``lda [E, D]``, ``mean2 [D]``;
+        ``plda.npz`` holds ``mu [D]``, ``tr [D, D]``, ``psi [D]``. As their loader
+        (``vbx_setup``) does, the within- and across-class covariances
+        ``W = (tr^T tr)^-1`` and ``B = (tr^T diag(1/psi) tr)^-1`` are diagonalised
+        again (``eigh(B, W)``, decreasing), so ``transform`` and ``psi`` follow this
+        class's convention. VBx keeps the first ``lda_dim`` dimensions.
+
+        Arguments
+        ---------
+        folder : str or os.PathLike
+            Folder with ``xvec_transform.npz`` and ``plda.npz``.
+
+        Returns
+        -------
+        PLDA
+        """
+        folder = os.fspath(folder)
+        arrays = {}
+        for name, keys in (("xvec_transform.npz", ("mean1", "mean2", "lda")),
+                           ("plda.npz", ("mu", "tr", "psi"))):
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: missing (a VBx PLDA folder has "
+                                        "xvec_transform.npz and plda.npz)")
+            with np.load(path) as data:
+                missing = sorted(set(keys) - set(data.files))
+                if missing:
+                    raise KeyError(f"{path} lacks arrays {missing} (has {sorted(data.files)})")
+                arrays.update({k: np.asarray(data[k], dtype=np.float64) for k in keys})
+        tr, psi = arrays["tr"], arrays["psi"]
+        within = np.linalg.inv(tr.T @ tr)
+        across = np.linalg.inv((tr.T / psi) @ tr)
+        values, vectors = eigh(across, within)
+        return cls(arrays["mean1"], arrays["lda"], arrays["mean2"], arrays["mu"],
+                   vectors.T[::-1].copy(), values[::-1].copy(), length_norm=True)
+
     def __repr__(self):
         return (f"PLDA(input_dim={self.input_dim}, dim={self.dim}, "
                 f"length_norm={self.length_norm})")
