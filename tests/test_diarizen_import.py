@@ -432,3 +432,43 @@ def test_vbx_npz_plda_folder_is_converted_at_import(tmp_path):
     x = rng.normal(size=(3, E))
     assert np.array_equal(shipped.transform(x), reference.transform(x))
     assert "clustering: vbx" in (tmp_path / "exported" / "hyperparams.yaml").read_text()
+
+
+def test_diarizen_pipeline_with_its_wespeaker_embedder_and_plda(tmp_path):
+    """DiariZen's own speaker model (pyannote's WeSpeaker ResNet34 checkpoint) and its
+    plda/ folder: the import ships both and clusters with VBx."""
+    from speechbrain_pruning.diarization.plda import PLDA
+    from speechbrain_pruning.diarization.wespeaker import write_random_wespeaker_checkpoint
+    from speechbrain_pruning.inference import PrunedDiarizer
+
+    from conftest import make_hf_wavlm
+    from speechbrain_pruning.wavlm.dphubert import to_dphubert_config
+
+    make_hf_wavlm(tmp_path / "hf")  # tiny, but with WavLM's 320-sample hop (the pipeline's)
+    wavlm = PrunableWavLM.from_pretrained(tmp_path / "hf").eval()
+    back_end = perturb(DiariZenBackEnd(wavlm.config.num_layers + 1, wavlm.config.hidden_size),
+                       seed=3)
+    folder = write_diarizen_folder(tmp_path / "dz", to_dphubert_state_dict(wavlm),
+                                   to_dphubert_config(wavlm), back_end)
+    rng = np.random.default_rng(0)
+    E, D = 256, 32
+    (folder / "plda").mkdir()
+    np.savez(folder / "plda" / "xvec_transform.npz", mean1=rng.normal(size=E),
+             mean2=rng.normal(size=D), lda=rng.normal(size=(E, D)))
+    np.savez(folder / "plda" / "plda.npz", mu=rng.normal(size=D),
+             tr=rng.normal(size=(D, D)) + 6 * np.eye(D), psi=np.linspace(10, 1, D))
+    checkpoint = tmp_path / "pytorch_model.bin"
+    write_random_wespeaker_checkpoint(checkpoint)
+    exported = tmp_path / "exported"
+    assert main([str(folder), str(exported), "--embedder", str(checkpoint)]) == 0
+    assert (exported / "embedder" / "pytorch_model.bin").is_file()
+    shipped = PLDA.load(exported / "plda.safetensors")
+    x = rng.normal(size=(2, E))
+    assert np.array_equal(shipped.transform(x), PLDA.from_vbx_npz(folder / "plda").transform(x))
+    model = PrunedDiarizer.from_hparams(source=exported, savedir=tmp_path / "copy")
+    assert model._params()["clustering"] == "vbx"
+    model.set_params(window=2.0, step=1.0, inference_precision="fp32")
+    sf.write(tmp_path / "rec.wav", 0.1 * rng.standard_normal(16000 * 4), 16000)
+    output = model(str(tmp_path / "rec.wav"))
+    if output.speaker_diarization.labels():
+        assert output.speaker_embeddings.shape[1] == E

@@ -491,6 +491,14 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
         plda = tmp / "plda.safetensors"
         trained.save(plda)
     if embedder is not None:
+        if Path(embedder).is_file():  # a WeSpeaker pytorch_model.bin: shipped as a folder
+            import shutil
+            import tempfile
+
+            folder = Path(tempfile.mkdtemp(prefix="embedder_")) / "embedder"
+            folder.mkdir()
+            shutil.copy2(embedder, folder / "pytorch_model.bin")
+            embedder = folder
         extra["embedder"] = embedder
         settings["embedder"] = "embedder"
     if plda is not None:

@@ -11,9 +11,11 @@ of embedder:
   segmentation WavLM (a fallback, not a speaker model);
 * *crops*: :class:`CropEmbedder` wraps anything with ``encode_batch(wavs,
   wav_lens) -> [B, 1, E]`` (a SpeechBrain ``EncoderClassifier`` such as ECAPA,
-  or a ``PrunedSpeakerRecognition`` with an ECAPA back-end).
+  or a ``PrunedSpeakerRecognition`` with an ECAPA back-end, or pyannote's
+  WeSpeaker ResNet34 of DiariZen, :mod:`.wespeaker`).
 
-:func:`load_embedder` opens a folder of either kind; :func:`reference_embeddings`
+:func:`load_embedder` opens a folder of either kind or a WeSpeaker
+``pytorch_model.bin``; :func:`reference_embeddings`
 embeds the single-speaker stretches of reference RTTMs (the training split),
 the data :func:`train_plda_on_recordings` fits VBx's PLDA on.
 """
@@ -113,16 +115,37 @@ def wrap_embedder(model, device="cpu", dtype=None):
 
 
 def load_embedder(folder, device="cpu", savedir=None):
-    """A speaker model from an exported folder of this package or a SpeechBrain folder.
+    """A speaker model from an exported folder, a SpeechBrain folder or a WeSpeaker file.
 
     Folders naming an ``interface_class`` (this package's exports) load with
-    it; other folders load as a SpeechBrain ``EncoderClassifier`` (e.g. a
-    local copy of ``speechbrain/spkrec-ecapa-voxceleb``). Returns the
-    pipeline view (:func:`wrap_embedder`).
+    it; other folders with a ``hyperparams.yaml`` load as a SpeechBrain
+    ``EncoderClassifier`` (e.g. a local copy of
+    ``speechbrain/spkrec-ecapa-voxceleb``). A pyannote WeSpeaker ResNet34
+    checkpoint (the ``pytorch_model.bin`` of
+    ``pyannote/wespeaker-voxceleb-resnet34-LM``, DiariZen's embedder), given
+    as the file or as a folder holding it without ``hyperparams.yaml`` (a
+    Hugging Face snapshot), loads as a
+    :class:`~speechbrain_pruning.diarization.wespeaker.WeSpeakerEmbedder`
+    without pyannote.audio. Returns the pipeline view (:func:`wrap_embedder`).
     """
     folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such speaker model file or folder")
+    if folder.is_dir() and not (folder / "hyperparams.yaml").is_file() and (
+            folder / "pytorch_model.bin").is_file():
+        folder = folder / "pytorch_model.bin"
+    if folder.is_file():
+        from .wespeaker import WeSpeakerEmbedder
+
+        try:
+            embedder = WeSpeakerEmbedder.from_checkpoint(folder, device)
+        except ValueError as err:
+            raise ValueError(f"{err} (a speaker model file must be a pyannote WeSpeaker "
+                             "ResNet34 checkpoint, pytorch_model.bin)") from None
+        return wrap_embedder(embedder, device)
     if not (folder / "hyperparams.yaml").is_file():
-        raise FileNotFoundError(f"{folder}: no hyperparams.yaml; not a speaker model folder")
+        raise FileNotFoundError(f"{folder}: no hyperparams.yaml (nor a pyannote WeSpeaker "
+                                "pytorch_model.bin); not a speaker model folder")
     run_opts = {"device": str(device)}
     if interface_class_of(folder) is not None or (folder / "wavlm").is_dir():
         model = load_exported(folder, "speechbrain_pruning.inference.PrunedSpeakerRecognition",
