@@ -92,7 +92,7 @@ def _traceable_speechbrain():
 
 
 def _is_frame_level(model):
-    return type(model).__name__ == "PrunedDiarizer"
+    return bool(getattr(model, "FRAME_LEVEL_OUTPUT", False))
 
 
 def _padded_batch(batch, seconds, lens, seed):

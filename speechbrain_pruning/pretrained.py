@@ -69,6 +69,8 @@ class PrunedInterface(Pretrained):
     """
 
     HPARAMS_NEEDED = ["sample_rate"]
+    #: whether :meth:`graph` outputs one row per frame (``[B, T, C]``) rather than per utterance
+    FRAME_LEVEL_OUTPUT = False
 
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", savedir=None,

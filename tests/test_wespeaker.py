@@ -19,6 +19,8 @@ import torch.nn.functional as F
 import torchaudio.compliance.kaldi as kaldi
 
 from speechbrain_pruning.diarization import wespeaker as W
+from speechbrain_pruning.synthetic import models as M
+from speechbrain_pruning.synthetic.models import write_random_wespeaker_checkpoint
 from speechbrain_pruning.diarization.embedders import CropEmbedder, load_embedder, wrap_embedder
 from speechbrain_pruning.diarization.pipeline import SlidingWindowDiarizer
 
@@ -76,7 +78,7 @@ def reference_forward(sd, waveforms, weights=None, hp=None):
 @pytest.fixture(scope="module")
 def ckpt_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("wespeaker") / "pytorch_model.bin"
-    W.write_random_wespeaker_checkpoint(path, seed=3)
+    write_random_wespeaker_checkpoint(path, seed=3)
     return path
 
 
@@ -171,12 +173,12 @@ def test_padded_batch_equals_each_alone(model):
 
 def test_hyper_parameters(tmp_path):
     plain = tmp_path / "convert.bin"  # like pyannote's convert.py: no hyper_parameters
-    W.write_random_wespeaker_checkpoint(plain, seed=1, hyper_parameters=False)
+    write_random_wespeaker_checkpoint(plain, seed=1, hyper_parameters=False)
     assert "hyper_parameters" not in W.read_wespeaker_checkpoint(plain)
     assert W.load_wespeaker(plain).hparams == W.DEFAULT_HPARAMS
     custom = tmp_path / "custom.bin"
     hp = {"num_mel_bins": 64, "frame_shift": 12, "window_type": "povey"}
-    W.write_random_wespeaker_checkpoint(custom, seed=2, **hp)
+    write_random_wespeaker_checkpoint(custom, seed=2, **hp)
     model = W.load_wespeaker(custom)
     assert model.hparams == dict(W.DEFAULT_HPARAMS, **hp)
     sd = W.read_wespeaker_checkpoint(custom)["state_dict"]
@@ -247,12 +249,12 @@ def test_other_pyannote_globals(tmp_path, ckpt_path, monkeypatch):
         def __init__(self):
             self.value = 7
 
-    monkeypatch.setitem(W._PICKLE_AS, Thing, "pyannote.audio.core.model\nThing")
+    monkeypatch.setitem(M._PICKLE_AS, Thing, "pyannote.audio.core.model\nThing")
     good = W.read_wespeaker_checkpoint(ckpt_path)["state_dict"]
     path = tmp_path / "other.bin"
     torch.save({"state_dict": good, "thing": Thing(),
                 "hyper_parameters": {"num_mel_bins": 80, "sample_rate": 16000}},
-               path, pickle_module=W._pyannote_pickle)
+               path, pickle_module=M._pyannote_pickle)
     assert "pyannote.audio.core.model.Thing" in \
         torch.serialization.get_unsafe_globals_in_checkpoint(path)
     ckpt = W.read_wespeaker_checkpoint(path)

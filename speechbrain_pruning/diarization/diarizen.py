@@ -61,7 +61,9 @@ Example
 
 import argparse
 import logging
+import shutil
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -461,7 +463,26 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
                 "inference_precision": "auto"}
     settings.update(model.inference)
     settings.update(inference or {})
-    extra = {}
+    with tempfile.TemporaryDirectory(prefix="diarizen_import_") as tmp:
+        extra = _speaker_files(Path(tmp), source, settings, embedder, plda, plda_data, lda_dim,
+                               device)
+        if embedder is None:
+            settings.setdefault("embedding_layer", min(6, model.wavlm.config.num_layers))
+            logger.warning("%s: no speaker-embedding model given (--embedder); the diarizer "
+                           "will cluster WavLM layer means, a weak fallback", source)
+        return export_model(
+            out_folder, model.wavlm, {"eend": model.eend},
+            {"eend": ("speechbrain_pruning.diarization.EENDHead", model.eend_kwargs)},
+            "PrunedDiarizer", hparams=settings,
+            metrics={"imported from": str(source)},
+            title="DiariZen segmentation model imported into speechbrain-pruning",
+            extra_files=extra,
+        )
+
+
+def _speaker_files(tmp, source, settings, embedder, plda, plda_data, lda_dim, device):
+    """Files to ship for the speaker model and its PLDA (written under ``tmp``), and the
+    matching ``settings`` (``embedder``, ``plda``, ``clustering``)."""
     source_plda = Path(source if Path(source).is_dir() else Path(source).parent) / "plda"
     if plda is None and plda_data is None and embedder is not None \
             and Path(embedder).is_file() and source_plda.is_dir():
@@ -470,35 +491,26 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
                     embedder)
         plda = source_plda
     if plda is not None and Path(plda).is_dir():  # BUT VBx npz files -> our format
-        import tempfile
-
         from .plda import PLDA
 
-        converted = Path(tempfile.mkdtemp(prefix="plda_")) / "plda.safetensors"
-        PLDA.from_vbx_npz(plda).save(converted)
-        plda = converted
+        PLDA.from_vbx_npz(plda).save(tmp / "plda.safetensors")
+        plda = tmp / "plda.safetensors"
     if plda_data is not None:
         if embedder is None or plda is not None:
             raise ValueError("plda_data needs an embedder and replaces plda")
-        import tempfile
-
         from .embedders import load_embedder, train_plda_on_recordings
 
-        tmp = Path(tempfile.mkdtemp(prefix="plda_"))
         manifest = recordings_csv(plda_data, tmp / "recordings.csv")
         trained = train_plda_on_recordings(load_embedder(embedder, device), manifest,
                                            lda_dim=lda_dim, window=settings["window"])
         plda = tmp / "plda.safetensors"
         trained.save(plda)
+    extra = {}
     if embedder is not None:
         if Path(embedder).is_file():  # a WeSpeaker pytorch_model.bin: shipped as a folder
-            import shutil
-            import tempfile
-
-            folder = Path(tempfile.mkdtemp(prefix="embedder_")) / "embedder"
-            folder.mkdir()
-            shutil.copy2(embedder, folder / "pytorch_model.bin")
-            embedder = folder
+            (tmp / "embedder").mkdir()
+            shutil.copy2(embedder, tmp / "embedder" / "pytorch_model.bin")
+            embedder = tmp / "embedder"
         extra["embedder"] = embedder
         settings["embedder"] = "embedder"
     if plda is not None:
@@ -510,19 +522,7 @@ def convert_diarizen(source, out_folder, embedder=None, plda=None, wavlm_config=
                        source)
         settings["clustering"] = "ahc"
     settings.setdefault("clustering", "ahc")
-    if embedder is None:
-        settings.setdefault("embedding_layer", min(6, model.wavlm.config.num_layers))
-        logger.warning("%s: no speaker-embedding model given (--embedder); the diarizer will "
-                       "cluster WavLM layer means, a weak fallback", source)
-    report = export_model(
-        out_folder, model.wavlm, {"eend": model.eend},
-        {"eend": ("speechbrain_pruning.diarization.EENDHead", model.eend_kwargs)},
-        "PrunedDiarizer", hparams=settings,
-        metrics={"imported from": str(source)},
-        title="DiariZen segmentation model imported into speechbrain-pruning",
-        extra_files=extra,
-    )
-    return report
+    return extra
 
 
 def _parse_args(argv):

@@ -164,6 +164,7 @@ class PrunedDiarizer(PrunedInterface):
     """
 
     MODULES_NEEDED = ["wavlm", "eend"]
+    FRAME_LEVEL_OUTPUT = True
 
     def graph(self, wavs, wav_lens):
         """The segmentation model exported to ONNX: ``wavs [B, S], wav_lens [B]`` ->

@@ -44,19 +44,15 @@ Example
 torch.Size([2, 256])
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "pytorch_model.bin")
+>>> from speechbrain_pruning.synthetic.models import write_random_wespeaker_checkpoint
 >>> write_random_wespeaker_checkpoint(path, seed=0)
 >>> embedder = WeSpeakerEmbedder.from_checkpoint(path)
 >>> embedder.encode_batch(wavs, torch.tensor([1.0, 0.6])).shape
 torch.Size([2, 1, 256])
 """
 
-import enum
 import pickle
-import types
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -65,7 +61,7 @@ import torchaudio.compliance.kaldi as kaldi
 
 __all__ = ["WeSpeakerResNet34", "WeSpeakerEmbedder", "load_wespeaker",
            "read_wespeaker_checkpoint", "is_wespeaker_checkpoint",
-           "write_random_wespeaker_checkpoint", "DEFAULT_HPARAMS"]
+           "DEFAULT_HPARAMS"]
 
 #: pyannote's ``BaseWeSpeakerResNet`` defaults (the fbank front-end settings).
 DEFAULT_HPARAMS = {"sample_rate": 16000, "num_channels": 1, "num_mel_bins": 80,
@@ -406,91 +402,3 @@ class WeSpeakerEmbedder:
         if wav_lens is not None:
             wav_lens = wav_lens.to(self.device)
         return self.model(wavs.to(self.device).float(), wav_lens).unsqueeze(1)
-
-
-# ------------------------------------------ random checkpoints (for the tests)
-class _Problem(enum.Enum):  # mirrors pyannote.audio.core.task.Problem
-    BINARY_CLASSIFICATION = 0
-    MONO_LABEL_CLASSIFICATION = 1
-    MULTI_LABEL_CLASSIFICATION = 2
-    REPRESENTATION = 3
-    REGRESSION = 4
-
-
-class _Resolution(enum.Enum):  # mirrors pyannote.audio.core.task.Resolution
-    FRAME = 1
-    CHUNK = 2
-
-
-@dataclass
-class _Specifications:  # mirrors pyannote.audio.core.task.Specifications
-    problem: _Problem
-    resolution: _Resolution
-    duration: float
-    min_duration: Optional[float] = None
-    warm_up: Optional[Tuple[float, float]] = (0.0, 0.0)
-    classes: Optional[list] = None
-    powerset_max_classes: Optional[int] = None
-    permutation_invariant: bool = False
-
-
-_PICKLE_AS = {_Problem: "pyannote.audio.core.task\nProblem",
-              _Resolution: "pyannote.audio.core.task\nResolution",
-              _Specifications: "pyannote.audio.core.task\nSpecifications"}
-
-
-class _PyannotePickler(pickle._Pickler):
-    """Pure-Python pickler writing the mirror classes under pyannote's names."""
-
-    def save_global(self, obj, name=None):
-        if obj in _PICKLE_AS:
-            self.write(pickle.GLOBAL + f"{_PICKLE_AS[obj]}\n".encode())
-            self.memoize(obj)
-        else:
-            super().save_global(obj, name)
-
-
-_pyannote_pickle = types.ModuleType("pyannote_pickle")
-_pyannote_pickle.Pickler = _PyannotePickler
-
-
-def write_random_wespeaker_checkpoint(path, seed=0, hyper_parameters=True, **hparams):
-    """Write a random-weight checkpoint in pyannote's ``pytorch_model.bin`` format.
-
-    Same dict layout, state-dict keys and pickled pyannote classes
-    (``pyannote.audio.core.task.Specifications`` / ``Problem`` /
-    ``Resolution``) as pyannote.audio 3.x; ``hyper_parameters=False`` omits
-    Lightning's hyper-parameters (like pyannote's ``convert.py``).
-    ``hparams`` override the fbank settings. The global RNG is untouched.
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    full = dict(DEFAULT_HPARAMS, **hparams)
-    model = WeSpeakerResNet34(**full)
-    state = OrderedDict()
-    for name, tensor in model.state_dict().items():
-        shape = tensor.shape
-        if name.endswith("num_batches_tracked"):
-            value = torch.randint(1, 10000, (), generator=gen)
-        elif name.endswith("running_var"):
-            value = 0.5 + torch.rand(shape, generator=gen)
-        elif name.endswith("running_mean") or name.endswith("bias"):
-            value = 0.1 * torch.randn(shape, generator=gen)
-        elif tensor.dim() == 1:  # batch-norm scale, small enough for O(1) outputs
-            value = 0.2 + 0.4 * torch.rand(shape, generator=gen)
-        else:  # conv / linear weights, He-like scale
-            fan_in = tensor[0].numel()
-            value = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
-        state[name] = value.to(tensor.dtype)
-    ckpt = {
-        "state_dict": state,
-        "pyannote.audio": {
-            "versions": {"torch": torch.__version__, "pyannote.audio": "3.1.0"},
-            "architecture": {"module": _ARCH_MODULE, "class": _ARCH_CLASS},
-            "specifications": _Specifications(problem=_Problem.REPRESENTATION,
-                                              resolution=_Resolution.CHUNK, duration=5.0),
-        },
-        "pytorch-lightning_version": "2.1.3",
-    }
-    if hyper_parameters:
-        ckpt["hyper_parameters"] = full
-    torch.save(ckpt, str(path), pickle_module=_pyannote_pickle)
